@@ -1,0 +1,2 @@
+from self_supervised.cli import main
+main()
