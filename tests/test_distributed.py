@@ -47,3 +47,11 @@ def test_crashed_rank_fails_not_hangs(tmp_path):
     r = torchrun(2, 'crash', tmp_path, timeout=240)
     assert r.returncode!=0
     assert 'rank 1 crashed on purpose' in r.stdout+r.stderr
+
+def test_example_script_runs_under_torchrun(tmp_path):
+    example = Path(__file__).parent.parent/'examples'/'train_simclr_distributed.py'
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1', f'--master_port={_free_port()}',
+           str(example), '--epochs', '1', '--n-train', '512', '--bs', '32']
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=400, cwd=tmp_path, env={**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''})
+    assert r.returncode==0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (tmp_path/'encoder_distributed.pth').exists()
