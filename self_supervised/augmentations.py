@@ -16,8 +16,8 @@ from fasttransform import Transform, Pipeline
 # %% auto #0
 __all__ = ['BatchTransform', 'warp', 'AffineTransform', 'RandomResizedCrop', 'RandomFlip', 'RandomRotate', 'AffineCompose',
            'ColorJitter', 'RandomGrayscale', 'gaussian_blur', 'GaussianBlur', 'RandomSolarize', 'Normalize',
-           'get_batch_augs', 'get_multi_aug_pipelines', 'assert_aug_pipelines', 'to_display', 'show_views',
-           'save_views']
+           'get_batch_augs', 'get_multi_aug_pipelines', 'get_multi_crop_aug_pipelines', 'crop_size',
+           'assert_aug_pipelines', 'to_display', 'show_views', 'save_views']
 
 # %% ../nbs/02_augmentations.ipynb #e912ce9b
 class BatchTransform(Transform):
@@ -289,6 +289,26 @@ def get_batch_augs(size, rotate=True, jitter=True, bw=True, blur=True, solarize=
 def get_multi_aug_pipelines(n, size, **kwargs):
     "`n` independent `get_batch_augs` pipelines, one per view"
     return [get_batch_augs(size, **kwargs) for _ in range(n)]
+
+# %% ../nbs/02_augmentations.ipynb #bd21662a
+def get_multi_crop_aug_pipelines(num_crops=(2,4), crop_sizes=(224,96), min_scales=(0.25,0.05), max_scales=(1.,0.25), **kwargs):
+    "Flat list of `sum(num_crops)` `get_batch_augs` pipelines: `num_crops[i]` crops of `crop_sizes[i]` px with area in `[min_scales[i], max_scales[i]]`"
+    num_crops,crop_sizes,min_scales,max_scales = map(tuplify, (num_crops,crop_sizes,min_scales,max_scales))
+    n = len(num_crops)
+    for k,v in dict(crop_sizes=crop_sizes, min_scales=min_scales, max_scales=max_scales).items():
+        if len(v)!=n: raise ValueError(f"{k} must have one entry per crop group like num_crops ({n}), got {len(v)}: {v}")
+    if any(not isinstance(c, int) or c<0 for c in num_crops) or sum(num_crops)<1:
+        raise ValueError(f"num_crops must be ints >= 0 with a positive sum, got {num_crops}")
+    if 'resize_scale' in kwargs: raise TypeError("pass min_scales and max_scales instead of resize_scale")
+    return [get_batch_augs(sz, resize_scale=(lo,hi), **kwargs)
+            for nc,sz,lo,hi in zip(num_crops,crop_sizes,min_scales,max_scales) for _ in range(nc)]
+
+def crop_size(pipeline):
+    "Output size of `pipeline`'s `RandomResizedCrop` (as given to it), or None if it has none"
+    for t in pipeline.fs:
+        for o in (t.tfms if isinstance(t, AffineCompose) else [t]):
+            if isinstance(o, RandomResizedCrop): return o._size
+
 
 # %% ../nbs/02_augmentations.ipynb #f479033a
 def assert_aug_pipelines(aug_pipelines, n=None):
