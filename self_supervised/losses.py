@@ -12,7 +12,7 @@ from fastcore.all import *
 from .dist import gather_with_grad, gather_no_grad, get_rank, is_dist
 
 # %% auto #0
-__all__ = ['KERNELS', 'NTXent', 'KernelMetric', 'YAwareInfoNCE']
+__all__ = ['KERNELS', 'NTXent', 'KernelMetric', 'YAwareInfoNCE', 'BarlowTwinsLoss', 'VICRegLoss']
 
 # %% ../nbs/04_losses.ipynb #7904057b
 _KEEP_SOFTMAX = 1<<22   # matrices up to 16 MiB (fp32) keep their softmax for the backward pass instead of recomputing it
@@ -184,3 +184,86 @@ class YAwareInfoNCE(nn.Module):
         w = None if y is None else self.weights(_check_y(y, len(z1)).to(a), a.shape[0], si)
         return _finite(_ContrastiveCE.apply(a, cand, si, pi, w), 'YAwareInfoNCE')
     def extra_repr(self): return f"{self.metric}, temperature={self.temperature}, gather_distributed={self.gather_distributed}"
+
+# %% ../nbs/04_losses.ipynb #049655a3
+class _XCorrSqNorm(torch.autograd.Function):
+    "|a.T @ b|_F^2 for (N, D) `a`, `b`; with N < D as sum((a a.T) * (b b.T)), without the D x D matrix"
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.same,ctx.gram = b is a,a.shape[0]<a.shape[1]
+        if ctx.gram:
+            A = a@a.T
+            B = A if ctx.same else b@b.T
+            ctx.save_for_backward(a, b, A, B)
+            return torch.dot(A.view(-1), B.view(-1))
+        c = a.T@b
+        ctx.save_for_backward(a, b, c)
+        return torch.dot(c.view(-1), c.view(-1))
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.gram: a,b,A,B = ctx.saved_tensors; ga,gb = (lambda: B@a),(lambda: A@b)
+        else:        a,b,c = ctx.saved_tensors;   ga,gb = (lambda: b@c.T),(lambda: a@c)
+        if ctx.same: return gb().mul_(4*g), None      # a is b: both halves of the gradient are equal
+        return ga().mul_(2*g), gb().mul_(2*g)
+
+def _xcorr_sq_norm(a, b):
+    "Squared Frobenius norm of the D x D `a.T @ b` at the cost of the cheaper of the N x N and D x D products"
+    return _XCorrSqNorm.apply(a, b)
+
+def _redundancy_pair(z1, z2, gather_distributed, name):
+    "Checked (z1, z2) in float32 or float64, gathered from every process if `gather_distributed`"
+    _check_pair(z1, z2, name)
+    if z1.dtype in (torch.float16, torch.bfloat16): z1,z2 = z1.float(),z2.float()
+    if gather_distributed: z1,z2 = gather_with_grad(z1),gather_with_grad(z2)
+    if z1.shape[0]<2: raise ValueError(f"{name}: needs a batch of at least 2 samples (batch statistics), got {z1.shape[0]}")
+    return z1,z2
+
+# %% ../nbs/04_losses.ipynb #2c03d387
+class BarlowTwinsLoss(nn.Module):
+    """Barlow Twins loss (Zbontar et al. 2021): the cross-correlation of the two views' embeddings pushed to the identity.
+
+    Each of z1, z2 (N, D) is standardised along the batch as BatchNorm1d(affine=False) does (batch mean, biased variance, eps=1e-5):
+        c = z1n.T @ z2n / N,    L = sum_i (1 - c_ii)^2 + lambd * sum_{i != j} c_ij^2
+    With `gather_distributed=True` the batch is that of every process (the value of the concatenated batch on each process)."""
+    def __init__(self, lambd=5e-3, gather_distributed=False):
+        super().__init__()
+        if not (isinstance(lambd, (int,float)) and lambd>=0): raise ValueError(f"lambd must be a number >= 0, got {lambd!r}")
+        store_attr()
+    def forward(self, z1, z2):
+        z1,z2 = _redundancy_pair(z1, z2, self.gather_distributed, 'BarlowTwinsLoss')
+        n = z1.shape[0]
+        a,b = [F.batch_norm(z, None, None, training=True, eps=1e-5) for z in (z1,z2)]
+        cd = (a*b).sum(0)/n                                       # the diagonal of c
+        off = _xcorr_sq_norm(a, b)/n**2 - cd.pow(2).sum()         # sum of the off-diagonal c_ij^2: all minus the diagonal
+        return _finite((1-cd).pow(2).sum() + self.lambd*off, 'BarlowTwinsLoss')
+    def extra_repr(self): return f"lambd={self.lambd}, gather_distributed={self.gather_distributed}"
+
+# %% ../nbs/04_losses.ipynb #03800e5e
+class VICRegLoss(nn.Module):
+    """VICReg loss (Bardes et al. 2022): invariance, variance and covariance terms, as in the reference implementation.
+
+    For z1, z2 (N, D), with Var the unbiased variance over the batch and C(z) the unbiased covariance (D x D):
+        inv = mean((z1 - z2)^2)    (over all N*D elements)
+        var = 1/2 mean_j relu(1 - sqrt(Var(z1_j) + eps)) + 1/2 mean_j relu(1 - sqrt(Var(z2_j) + eps))
+        cov = sum_{i != j} C(z1)_ij^2 / D + sum_{i != j} C(z2)_ij^2 / D
+        L = sim_coeff * inv + std_coeff * var + cov_coeff * cov
+    With `gather_distributed=True` the batch is that of every process (the value of the concatenated batch on each process)."""
+    def __init__(self, sim_coeff=25., std_coeff=25., cov_coeff=1., eps=1e-4, gather_distributed=False):
+        super().__init__()
+        for k,v in dict(sim_coeff=sim_coeff, std_coeff=std_coeff, cov_coeff=cov_coeff, eps=eps).items():
+            if not (isinstance(v, (int,float)) and v>=0): raise ValueError(f"{k} must be a number >= 0, got {v!r}")
+        store_attr()
+    def var_cov(self, z):
+        "Variance and covariance terms of one view"
+        n,d = z.shape
+        x = z - z.mean(0)
+        var = x.pow(2).sum(0)/(n-1)
+        std_term = F.relu(1-(var+self.eps).sqrt()).mean()/2
+        cov_term = (_xcorr_sq_norm(x, x)/(n-1)**2 - var.pow(2).sum())/d   # off-diagonal: all minus the diagonal
+        return std_term,cov_term
+    def forward(self, z1, z2):
+        z1,z2 = _redundancy_pair(z1, z2, self.gather_distributed, 'VICRegLoss')
+        (s1,c1),(s2,c2) = self.var_cov(z1),self.var_cov(z2)
+        loss = self.sim_coeff*F.mse_loss(z1, z2) + self.std_coeff*(s1+s2) + self.cov_coeff*(c1+c2)
+        return _finite(loss, 'VICRegLoss')
+    def extra_repr(self): return f"sim_coeff={self.sim_coeff}, std_coeff={self.std_coeff}, cov_coeff={self.cov_coeff}, eps={self.eps}, gather_distributed={self.gather_distributed}"
