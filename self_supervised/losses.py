@@ -12,7 +12,8 @@ from fastcore.all import *
 from .dist import gather_with_grad, gather_no_grad, get_rank, is_dist
 
 # %% auto #0
-__all__ = ['KERNELS', 'NTXent', 'KernelMetric', 'YAwareInfoNCE', 'BarlowTwinsLoss', 'VICRegLoss']
+__all__ = ['KERNELS', 'NTXent', 'KernelMetric', 'YAwareInfoNCE', 'BarlowTwinsLoss', 'VICRegLoss', 'BYOLLoss', 'MoCoLoss',
+           'DINOLoss']
 
 # %% ../nbs/04_losses.ipynb #7904057b
 _KEEP_SOFTMAX = 1<<22   # matrices up to 16 MiB (fp32) keep their softmax for the backward pass instead of recomputing it
@@ -267,3 +268,90 @@ class VICRegLoss(nn.Module):
         loss = self.sim_coeff*F.mse_loss(z1, z2) + self.std_coeff*(s1+s2) + self.cov_coeff*(c1+c2)
         return _finite(loss, 'VICRegLoss')
     def extra_repr(self): return f"sim_coeff={self.sim_coeff}, std_coeff={self.std_coeff}, cov_coeff={self.cov_coeff}, eps={self.eps}, gather_distributed={self.gather_distributed}"
+
+# %% ../nbs/04_losses.ipynb #37595109
+def _up(z): return z.float() if z.dtype in (torch.float16, torch.bfloat16) else z
+
+class BYOLLoss(nn.Module):
+    """BYOL regression loss (Grill et al. 2020) between predictions p and target projections z (B, D).
+
+        L = 1/B sum_i | p_i/|p_i| - z_i/|z_i| |^2 = 1/B sum_i (2 - 2 cos(p_i, z_i))
+    z gets no gradient (it comes from the target network)."""
+    def forward(self, p, z):
+        _check_pair(p, z, 'BYOLLoss')
+        p,z = F.normalize(_up(p), dim=1),F.normalize(_up(z.detach()), dim=1)
+        return _finite((2 - 2*(p*z).sum(1)).mean(), 'BYOLLoss')
+
+# %% ../nbs/04_losses.ipynb #648fe9d6
+from .dist import get_world_size
+
+class MoCoLoss(nn.Module):
+    """MoCo InfoNCE against a queue of negatives (He et al. 2020), for queries q and keys k (B, D).
+
+    With q, k and the K queued keys L2-normalised and t the temperature:
+        logits_i = [q_i.k_i, q_i.queue_1, ..., q_i.queue_K] / t,    L = -1/B sum_i log softmax(logits_i)_0
+    Keys get no gradient. Call `enqueue(k)` after the optimiser step (keys of every process with `gather_distributed=True`)."""
+    def __init__(self, dim, K=4096, temperature=0.2, gather_distributed=False):
+        super().__init__(); _check_temperature(temperature)
+        for k,v in dict(dim=dim, K=K).items():
+            if isinstance(v, bool) or not isinstance(v, int) or v<1: raise ValueError(f"MoCoLoss: {k} must be a positive int, got {v!r}")
+        store_attr('K,temperature,gather_distributed')
+        self.register_buffer('queue', F.normalize(torch.randn(K, dim), dim=1))
+        self.register_buffer('ptr', torch.zeros((), dtype=torch.long))
+    def forward(self, q, k):
+        _check_pair(q, k, 'MoCoLoss')
+        if q.shape[1]!=self.queue.shape[1]: raise ValueError(f"MoCoLoss: embeddings have {q.shape[1]} dimensions but the queue holds {self.queue.shape[1]}")
+        q,k = F.normalize(_up(q), dim=1),F.normalize(_up(k.detach()), dim=1)
+        logits = torch.cat([(q*k).sum(1, keepdim=True), q@self.queue.to(q.dtype).T], 1)/self.temperature
+        return _finite(F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device)), 'MoCoLoss')
+    @torch.no_grad()
+    def enqueue(self, k):
+        "Replace the oldest keys of the queue with the normalised keys `k` (of every process with `gather_distributed`)"
+        k = F.normalize(_up(k.detach()), dim=1)
+        if self.gather_distributed: k = gather_no_grad(k)
+        n = len(k)
+        if self.K%n: raise ValueError(f"MoCoLoss: K={self.K} must be a multiple of the keys enqueued per step, got {n} (batch size x {get_world_size()} processes)")
+        p = int(self.ptr)
+        self.queue[p:p+n] = k.to(self.queue.dtype)
+        self.ptr.fill_((p+n)%self.K)
+    def extra_repr(self): return f"dim={self.queue.shape[1]}, K={self.K}, temperature={self.temperature}, gather_distributed={self.gather_distributed}"
+
+# %% ../nbs/04_losses.ipynb #2279f368
+def _crops(x, name):
+    if isinstance(x, (list,tuple)): x = torch.stack(list(x))
+    if not isinstance(x, torch.Tensor) or x.ndim!=3: raise ValueError(f"DINOLoss: {name} must be (crops, B, D) or a list of (B, D), got {getattr(x, 'shape', type(x))}")
+    return _up(x)
+
+class DINOLoss(nn.Module):
+    """DINO self-distillation loss with centring (Caron et al. 2021).
+
+    Student outputs s (V, B, D) of V crops, teacher outputs t (T, B, D) of the first T crops, centre c (D,):
+        P_t = softmax((t - c)/t_teacher),    log P_s = log_softmax(s/t_student)
+        L = 1/#pairs sum_{a < T, v < V, v != a} 1/B sum_b -sum_k P_t[a,b,k] log P_s[v,b,k]
+    `update_center(t)`: c <- m c + (1 - m) mean_{a,b} t[a,b] (over every process with `gather_distributed=True`)."""
+    def __init__(self, out_dim, teacher_temp=0.04, student_temp=0.1, center_momentum=0.9, gather_distributed=False):
+        super().__init__()
+        _check_temperature(teacher_temp); _check_temperature(student_temp)
+        if not 0<=center_momentum<=1: raise ValueError(f"DINOLoss: center_momentum must be in [0, 1], got {center_momentum!r}")
+        store_attr('teacher_temp,student_temp,center_momentum,gather_distributed')
+        self.register_buffer('center', torch.zeros(out_dim))
+    def forward(self, s, t, teacher_temp=None):
+        s,t = _crops(s, 'student output'),_crops(t.detach() if isinstance(t, torch.Tensor) else [o.detach() for o in t], 'teacher output')
+        (V,B,D),T = s.shape,t.shape[0]
+        if t.shape[1:]!=(B,D): raise ValueError(f"DINOLoss: teacher output {tuple(t.shape)} does not match the student's {tuple(s.shape)} (same B and D)")
+        if D!=len(self.center): raise ValueError(f"DINOLoss: outputs have {D} dimensions but the centre has {len(self.center)}")
+        mask = torch.ones(T, V, device=s.device).fill_diagonal_(0)
+        if T>V or mask.sum()==0: raise ValueError(f"DINOLoss: needs more student crops than teacher crops ({T}) to form pairs, got {V}")
+        pt = F.softmax((t - self.center.to(t))/(teacher_temp or self.teacher_temp), -1)
+        ls = F.log_softmax(s/self.student_temp, -1)
+        ce = -torch.einsum('abk,vbk->av', pt.to(ls.dtype), ls)/B
+        return _finite((ce*mask).sum()/mask.sum(), 'DINOLoss')
+    @torch.no_grad()
+    def update_center(self, t):
+        "EMA of the centre towards the teacher outputs' mean (over every process with `gather_distributed`)"
+        t = _crops(t, 'teacher output').detach()
+        tot,n = t.reshape(-1, t.shape[-1]).sum(0).float(),t.shape[0]*t.shape[1]
+        if self.gather_distributed and is_dist():
+            torch.distributed.all_reduce(tot); n *= get_world_size()
+        self.center.mul_(self.center_momentum).add_((tot/n).to(self.center), alpha=1-self.center_momentum)
+    def extra_repr(self): return f"out_dim={len(self.center)}, teacher_temp={self.teacher_temp}, student_temp={self.student_temp}, center_momentum={self.center_momentum}"
