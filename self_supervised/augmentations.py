@@ -273,8 +273,9 @@ class Normalize(Transform):
 def get_batch_augs(size, rotate=True, jitter=True, bw=True, blur=True, solarize=False,
                    resize_scale=(0.2,1.0), resize_ratio=(3/4,4/3), rotate_deg=30, jitter_s=.6, blur_s=(0.1,2.0),
                    flip_p=0.5, rotate_p=0.3, jitter_p=0.3, bw_p=0.3, blur_p=0.3, solarize_p=0.2,
-                   stats=imagenet_stats, same_on_batch=False, xtra_tfms=()):
+                   stats=imagenet_stats, same_on_batch=False, xtra_tfms=(), cuda=None):
     "SimCLR-style batch augmentation `Pipeline` (split_idx=0) producing `size` views"
+    if cuda and not torch.cuda.is_available(): raise ValueError("cuda=True but no CUDA GPU is available: pass cuda=False (the transforms run on each batch's device)")
     kw = dict(same_on_batch=same_on_batch)
     geo = [RandomResizedCrop(size, resize_scale, resize_ratio, **kw), RandomFlip(flip_p, **kw)]
     if rotate: geo.append(RandomRotate(rotate_deg, rotate_p, **kw))
