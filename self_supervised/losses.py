@@ -13,7 +13,7 @@ from .dist import gather_with_grad, gather_no_grad, get_rank, is_dist
 
 # %% auto #0
 __all__ = ['KERNELS', 'NTXent', 'KernelMetric', 'YAwareInfoNCE', 'BarlowTwinsLoss', 'VICRegLoss', 'BYOLLoss', 'MoCoLoss',
-           'DINOLoss']
+           'DINOLoss', 'sinkhorn_knopp', 'SwAVLoss']
 
 # %% ../nbs/04_losses.ipynb #7904057b
 _KEEP_SOFTMAX = 1<<22   # matrices up to 16 MiB (fp32) keep their softmax for the backward pass instead of recomputing it
@@ -355,3 +355,65 @@ class DINOLoss(nn.Module):
             torch.distributed.all_reduce(tot); n *= get_world_size()
         self.center.mul_(self.center_momentum).add_((tot/n).to(self.center), alpha=1-self.center_momentum)
     def extra_repr(self): return f"out_dim={len(self.center)}, teacher_temp={self.teacher_temp}, student_temp={self.student_temp}, center_momentum={self.center_momentum}"
+
+# %% ../nbs/04_losses.ipynb #8d8bd92b
+import torch.distributed as dist
+
+def _sum_all(t, on):
+    "`t` summed in place over every process when `on` inside a process group"
+    if on and is_dist(): dist.all_reduce(t)
+    return t
+
+@torch.no_grad()
+def sinkhorn_knopp(scores, eps=0.05, n_iters=3, gather_distributed=False):
+    """SwAV's codes (B, P): soft assignments of B samples to P prototypes from `scores` (B, P), each prototype taking an equal share.
+
+    Q = exp(scores/eps) / sum; `n_iters` times: each column (prototype) to total 1/P, then each row (sample) to total 1/B; returns B*Q,
+    whose rows sum to 1 and whose columns tend to B/P. With `gather_distributed=True`, B and the sums run over every process's samples."""
+    if not (isinstance(n_iters, int) and n_iters>=1): raise ValueError(f"n_iters must be an int >= 1, got {n_iters!r}")
+    if not (isinstance(eps, (int,float)) and eps>0): raise ValueError(f"eps must be a number > 0, got {eps!r}")
+    s = (scores if scores.dtype==torch.float64 else scores.float())/eps
+    m = s.max()
+    if gather_distributed and is_dist(): dist.all_reduce(m, op=dist.ReduceOp.MAX)
+    Q = (s-m).exp_()
+    B = _sum_all(torch.tensor(float(Q.shape[0]), dtype=Q.dtype, device=Q.device), gather_distributed)
+    P = Q.shape[1]
+    Q /= _sum_all(Q.sum(), gather_distributed)
+    for _ in range(n_iters):
+        Q /= _sum_all(Q.sum(0, keepdim=True), gather_distributed).clamp_min_(torch.finfo(Q.dtype).tiny)*P
+        Q /= Q.sum(1, keepdim=True)*B
+    return Q.mul_(B)
+
+# %% ../nbs/04_losses.ipynb #a166265b
+class SwAVLoss(nn.Module):
+    """SwAV's swapped prediction loss (Caron et al. 2020) over the prototype scores of V crops of the same B images.
+
+    For the scores s_v (B, P) of crop v (cosines of its normalised embeddings with the prototypes), the codes of each assignment
+    crop i in `assign_ids`, q_i = sinkhorn_knopp(s_i) without gradient (on [queue; s_i] when queue scores are given, keeping the
+    batch's rows), and p_v = softmax(s_v / temperature):
+        L = 1/|A| sum_{i in A} 1/(V-1) sum_{v != i} -1/B sum_n sum_k q_i[n,k] log p_v[n,k]
+    With `gather_distributed=True` the Sinkhorn-Knopp sums run over every process's samples."""
+    def __init__(self, temperature=0.1, eps=0.05, n_iters=3, assign_ids=(0,1), gather_distributed=False):
+        super().__init__(); _check_temperature(temperature)
+        assign_ids = tuple(assign_ids)
+        if not assign_ids or len(set(assign_ids))<len(assign_ids) or not all(isinstance(i, int) and i>=0 for i in assign_ids):
+            raise ValueError(f"assign_ids must be distinct crop indices >= 0, got {assign_ids}")
+        store_attr()
+    def codes(self, s, queue_s=None):
+        "Codes of one assignment crop's scores `s` (B, P), with the queue's scores on top for Sinkhorn-Knopp"
+        b,s = len(s),s.detach()
+        if queue_s is not None: s = torch.cat([queue_s.detach().to(s), s])
+        return sinkhorn_knopp(s, self.eps, self.n_iters, self.gather_distributed)[-b:]
+    def forward(self, scores, queue_scores=None):
+        if isinstance(scores, torch.Tensor) or len(scores)<2: raise TypeError("SwAVLoss: scores must be a list of (B, P) tensors, one per crop (at least 2)")
+        V = len(scores)
+        for s in scores[1:]: _check_pair(scores[0], s, 'SwAVLoss')
+        if max(self.assign_ids)>=V: raise ValueError(f"SwAVLoss: assign_ids {self.assign_ids} must index the {V} crops")
+        if queue_scores is not None and len(queue_scores)!=len(self.assign_ids): raise ValueError(f"SwAVLoss: queue_scores must hold one entry per assignment crop ({len(self.assign_ids)}), got {len(queue_scores)}")
+        logp = [F.log_softmax((s if s.dtype==torch.float64 else s.float())/self.temperature, dim=1) for s in scores]
+        loss = 0.
+        for j,i in enumerate(self.assign_ids):
+            q = self.codes(scores[i], None if queue_scores is None else queue_scores[j]).to(logp[i])
+            loss = loss - sum((q*logp[v]).sum(1).mean() for v in range(V) if v!=i)/(V-1)
+        return _finite(loss/len(self.assign_ids), 'SwAVLoss')
+    def extra_repr(self): return f"temperature={self.temperature}, eps={self.eps}, n_iters={self.n_iters}, assign_ids={self.assign_ids}, gather_distributed={self.gather_distributed}"
