@@ -6,42 +6,59 @@ Docs: https://self-supervised.github.io/self_supervised/cli.html.md"""
 
 # %% ../nbs/20_cli.ipynb #3998b34c
 from __future__ import annotations
-import argparse, json, os, sys, time, warnings
+import argparse, json, math, os, shutil, sys, time, warnings
 from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, torch
 from fastcore.all import *
+warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # raised by importing fastai
 
 # %% auto #0
-__all__ = ['METHODS', 'UserError', 'pretrain', 'evaluate', 'main']
+__all__ = ['DEFAULTS', 'METHODS', 'UserError', 'pretrain', 'evaluate', 'main']
+
+# %% ../nbs/20_cli.ipynb #277e6cd1
+DEFAULTS = dict(epochs=7, bs=128, lr=1e-2, temp=0.2, projector_bn=0, min_scale=0.5)   # the recipe of the default run, chosen by measurement (see below)
 
 # %% ../nbs/20_cli.ipynb #01ce5a6c
 class UserError(Exception): "An error in the user's input: printed as one line, exit status 2"
 
 METHODS = ('simclr','yaware')
 
+class _Parser(argparse.ArgumentParser):
+    "argparse whose errors are one line, like the command's own"
+    def error(self, message): raise UserError(message)
+
 def _parser():
-    p = argparse.ArgumentParser(prog='self_supervised', description='Self-supervised pretraining with fastai')
-    sub = p.add_subparsers(dest='cmd', required=True)
+    p = _Parser(prog='self_supervised', description='Self-supervised pretraining with fastai')
+    sub = p.add_subparsers(dest='cmd', required=True, parser_class=_Parser)
     a = sub.add_parser('pretrain', help='pretrain an encoder')
     a.add_argument('--method', default='simclr', help='simclr or yaware')
     a.add_argument('--data', default=None, help='image folder (default: the embedded Fashion-MNIST subset)')
     a.add_argument('--full', action='store_true', help="full Fashion-MNIST from Debian's dataset-fashion-mnist")
     a.add_argument('--labels', default=None, help='CSV with a file column and the --y column')
     a.add_argument('--y', default=None, help="continuous variable for yaware: 'area' on the embedded data, or a --labels column")
-    a.add_argument('--arch', default='xresnet18'); a.add_argument('--n-in', type=int, default=None)
+    a.add_argument('--arch', default='xresnet18', help='fastai or timm architecture name')
+    a.add_argument('--widen', type=float, default=None, help='width multiplier of fastai xresnet archs (default 0.5)')
+    a.add_argument('--stem-stride', type=int, default=None, help='total stride of the stem: 1, 2 or 4 (default 2 for images up to 64 px)')
+    a.add_argument('--n-in', type=int, default=None)
     a.add_argument('--size', type=int, default=None, help='image size (default 28 on Fashion-MNIST, 64 on folders)')
-    a.add_argument('--epochs', type=int, default=7); a.add_argument('--bs', type=int, default=128)
-    a.add_argument('--lr', type=float, default=1e-2); a.add_argument('--temp', type=float, default=0.2)
+    a.add_argument('--epochs', type=int, default=DEFAULTS['epochs']); a.add_argument('--bs', type=int, default=DEFAULTS['bs'])
+    a.add_argument('--lr', type=float, default=DEFAULTS['lr']); a.add_argument('--temp', type=float, default=DEFAULTS['temp'])
+    a.add_argument('--projector-bn', type=int, default=DEFAULTS['projector_bn'], help='BatchNorm in the projector (1) or not (0)')
+    a.add_argument('--min-scale', type=float, default=DEFAULTS['min_scale'], help='smallest crop area of RandomResizedCrop')
     a.add_argument('--kernel', default='gaussian'); a.add_argument('--bandwidth', default='scott')
     a.add_argument('--n-train', type=int, default=None, help='use only the first N training images')
     a.add_argument('--augs', default='ours', help="ours, or 'fastai' for fastai's aug_transforms (comparison)")
     a.add_argument('--probe-every', type=int, default=2); a.add_argument('--seed', type=int, default=0)
-    a.add_argument('--out', default=None, help='run directory (default runs/DATE-METHOD)')
+    a.add_argument('--few-labels', type=int, default=10, help='labelled images per class of the few-label probe (0: none)')
+    a.add_argument('--out', default=None, help='run directory (default runs/DATE-METHOD); must be new or empty')
     a.add_argument('--resume', default=None, help='continue the run in this directory')
+    a.add_argument('--overwrite', action='store_true', help='start over in an existing --out, removing its files')
+    a.add_argument('--keep-checkpoints', type=int, default=1, help='learner checkpoints to keep (the last N epochs)')
     a.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
-    e = sub.add_parser('evaluate', help='kNN and linear probe of a saved encoder')
+    e = sub.add_parser('evaluate', help='kNN, linear and few-label probes of a saved encoder')
     e.add_argument('run'); e.add_argument('--device', default=None)
+    e.add_argument('--few-labels', type=int, default=10)
     return p
 
 # %% ../nbs/20_cli.ipynb #3407b417
@@ -72,9 +89,11 @@ def _load_data(cfg):
     return xtr,ytr,xte,yte
 
 def _encoder(cfg):
+    "A new encoder of the run's architecture (random weights)"
     from self_supervised.layers import create_encoder
-    try: return create_encoder(cfg['arch'], n_in=cfg['n_in'], pretrained=False)
-    except ValueError as e: raise UserError(str(e))
+    kw = {} if cfg.get('widen') is None else dict(widen=cfg['widen'])
+    try: return create_encoder(cfg['arch'], n_in=cfg['n_in'], pretrained=False, stem_stride=cfg.get('stem_stride'), **kw)
+    except (ValueError, TypeError) as e: raise UserError(f"--arch {cfg['arch']}: {str(e).splitlines()[0]}")
 
 def _stats(cfg): return [0.5]*cfg['n_in'],[0.5]*cfg['n_in']   # images in [0, 1] -> about [-1, 1]
 
@@ -91,16 +110,15 @@ def _augs(cfg, stats):
         from fastai.vision.augment import aug_transforms, RandomResizedCropGPU
         from fasttransform import Pipeline
         from self_supervised.augmentations import Normalize
-        tf = [RandomResizedCropGPU(cfg['size'], min_scale=0.5)] + aug_transforms(size=None, max_rotate=0, max_warp=0, max_lighting=0.4, p_lighting=0.8)
+        tf = [RandomResizedCropGPU(cfg['size'], min_scale=cfg['min_scale'])] + aug_transforms(size=None, max_rotate=0, max_warp=0, max_lighting=0.4, p_lighting=0.8)
         return [Pipeline(tf + ([Normalize(*stats)] if stats else []), split_idx=0) for _ in range(2)]
     if cfg['augs']!='ours': raise UserError(f"--augs must be 'ours' or 'fastai', got {cfg['augs']!r}")
     color = cfg['n_in']==3
     return get_simclr_aug_pipelines(cfg['size'], rotate=False, jitter=True, jitter_p=0.8, bw=color, bw_p=0.2, blur=cfg['size']>=32,
-                                    blur_p=0.5, resize_scale=(0.5,1.), stats=stats)
+                                    blur_p=0.5, resize_scale=(cfg['min_scale'],1.), stats=stats)
 
 def _learner(cfg, xtr, ytr, xte, yte, run):
     from fastai.learner import Learner
-    from fastai.callback.tracker import SaveModelCallback
     from fastai.callback.progress import CSVLogger
     from self_supervised.data import dls_from_arrays
     from self_supervised.vision.simclr import create_simclr_model, SimCLR, DistributedSimCLR
@@ -117,130 +135,254 @@ def _learner(cfg, xtr, ytr, xte, yte, run):
         bw = cfg['bandwidth'] if cfg['bandwidth'] in ('scott','silverman') else float(cfg['bandwidth'])
         cb = (DistributedYAware if dist_ else YAware)(augs, temp=cfg['temp'], kernel=cfg['kernel'], bandwidth=bw)
     probe = ProbeCallback(every=cfg['probe_every'], stats=stats, max_items=5000)
-    learn = Learner(dls, create_simclr_model(enc, 512, 128), path=run, model_dir='.',
-                    cbs=[cb, probe, CSVLogger(fname='metrics.csv', append=True), SaveModelCallback(every_epoch=True, fname='model', with_opt=True)])
+    model = create_simclr_model(enc, 512, 128, bn=bool(cfg['projector_bn']))
+    learn = Learner(dls, model, path=run, model_dir='.', cbs=[cb, probe, CSVLogger(fname='metrics.csv', append=True)])
     return learn,augs,stats
 
 # %% ../nbs/20_cli.ipynb #2daa6c3a
-def _summary(encoder, xtr, ytr, xte, yte, stats, cfg):
-    "Probe figures of the pretrained encoder, a random encoder of the same architecture, and raw pixels"
+class _Pixels(torch.nn.Module):
+    "The raw pixels as features (a baseline), with one parameter so that probes find its device"
+    def __init__(self): super().__init__(); self.p = torch.nn.Parameter(torch.zeros(1))
+    def forward(self, x): return x.flatten(1)
+
+def _probe_rows(encoders, xtr, ytr, xte, yte, stats, cfg):
+    "Probe figures (kNN, linear, few-label) of each of `encoders` ({name: encoder})"
     from self_supervised.evaluation import probe
     torch.manual_seed(cfg['seed'])
-    rows = {'pretrained': probe(encoder, xtr, ytr, xte, yte, stats=stats),
-            'random init': probe(_encoder(cfg).to(cfg['device']), xtr, ytr, xte, yte, stats=stats)}
-    flat = torch.nn.Flatten()
-    class _Pix(torch.nn.Module):
-        def __init__(self): super().__init__(); self.p = torch.nn.Parameter(torch.zeros(1))
-        def forward(self, x): return flat(x)
-    rows['raw pixels'] = probe(_Pix(), xtr, ytr, xte, yte, stats=stats)
-    return rows
+    return {k:probe(e, xtr, ytr, xte, yte, stats=stats, few_labels=cfg.get('few_labels', 10)) for k,e in encoders.items()}
 
-def _print_table(rows, loss=None):
-    keys = list(next(iter(rows.values())))
-    print(f"\n{'':14}" + ''.join(f"{k:>12}" for k in keys) + (f"{'loss':>10}" if loss is not None else ''))
+def _baselines(xtr, ytr, xte, yte, stats, cfg):
+    "Probe figures of a random encoder of the run's architecture and of the raw pixels"
+    torch.manual_seed(cfg['seed'])
+    return _probe_rows({'random init': _encoder(cfg).to(cfg['device']), 'raw pixels': _Pixels()}, xtr, ytr, xte, yte, stats, cfg)
+
+_COLS = dict(knn_acc='kNN', linear_acc='linear', few_acc='few-label', knn_r2='kNN R²', ridge_r2='ridge R²')
+
+def _print_table(rows, loss=None, few_labels=10):
+    keys = [k for k in next(iter(rows.values())) if k in _COLS]
+    head = [_COLS[k] + (f" ({few_labels}/class)" if k=='few_acc' else '') for k in keys]
+    print(f"\n{'':14}" + ''.join(f"{h:>22}" for h in head) + (f"{'loss':>10}" if loss is not None else ''))
     for name,r in rows.items():
-        print(f"{name:14}" + ''.join(f"{r[k]:>12.4f}" for k in keys) + (f"{loss:>10.4f}" if loss is not None and name=='pretrained' else ''))
+        cells = [f"{r[k]:.4f} ± {r['few_sd']:.3f}" if k=='few_acc' else f"{r[k]:.4f}" for k in keys]
+        print(f"{name:14}" + ''.join(f"{c:>22}" for c in cells) + (f"{loss:>10.4f}" if loss is not None and name=='pretrained' else ''))
 
-def _plots(learn, history, run):
+def _plots(rows, history, baselines, run):
     import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt, pandas as pd
+    import matplotlib.pyplot as plt
     from self_supervised.evaluation import plot_probes
-    m = pd.read_csv(run/'metrics.csv')
-    m = m[['epoch','train_loss','valid_loss']].apply(pd.to_numeric, errors='coerce').dropna().drop_duplicates('epoch', keep='last')  # resumed runs log skipped epochs
-    fig,ax = plt.subplots(figsize=(5,3.2))
-    ax.plot(m['epoch']+1, m['train_loss'], marker='o', label='train'); ax.plot(m['epoch']+1, m['valid_loss'], marker='o', label='valid')
-    ax.set_xlabel('epoch'); ax.set_ylabel('contrastive loss'); ax.legend(); ax.grid(alpha=.3); fig.tight_layout(); fig.savefig(run/'loss.png', dpi=100); plt.close(fig)
-    if history: plot_probes(history, run/'probe.png')
+    if rows:
+        fig,ax = plt.subplots(figsize=(5,3.2))
+        ep = [r['epoch']+1 for r in rows]
+        ax.plot(ep, [r['train_loss'] for r in rows], marker='o', label='train'); ax.plot(ep, [r['valid_loss'] for r in rows], marker='o', label='valid')
+        ax.set_xlabel('epoch'); ax.set_ylabel('contrastive loss'); ax.legend(); ax.grid(alpha=.3); fig.tight_layout(); fig.savefig(run/'loss.png', dpi=100); plt.close(fig)
+    if history:
+        base = {k:{m:v for m,v in r.items() if m in ('knn_acc','linear_acc','knn_r2','ridge_r2')} for k,r in (baselines or {}).items()}
+        plot_probes(history, run/'probe.png', title='probe of the encoder during pretraining', baselines=base)
+
+# %% ../nbs/20_cli.ipynb #1eb53d56
+def _atomic_write(fn, write):
+    "Write `fn` with `write(tmp)` to a temporary name, then rename it: readers never see a partial file"
+    tmp = fn.with_name(fn.name+'.tmp')
+    write(tmp); os.replace(tmp, fn)
+
+def _write_json(fn, d): _atomic_write(fn, lambda t: t.write_text(json.dumps(d, indent=1)))
+
+def _checkpoints(run):
+    "Complete learner checkpoints of `run`, as sorted (epoch, path)"
+    return sorted((int(f.stem[6:]),f) for f in Path(run).glob('model_*.pth') if f.stem[6:].isdigit())
+
+def _write_csv(fn, rows):
+    keys = list(rows[0]) if rows else ['epoch']
+    _atomic_write(fn, lambda t: t.write_text('\n'.join([','.join(keys)] + [','.join(str(r.get(k, '')) for k in keys) for r in rows]) + '\n'))
+
+def _fmt(v): return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+def _unwrap(m): return getattr(m, 'module', m)
+
+from fastai.callback.core import Callback
+class _RunDirectory(Callback):
+    "After each trained epoch: progress, metrics, learner checkpoint and encoder, written atomically; old checkpoints removed"
+    order = 90
+    def __init__(self, run, probe, state, keep=1, lines=False): store_attr()
+    def before_fit(self): self.last_iter,self.t0 = self.learn.train_iter,time.time()
+    def after_epoch(self):
+        from fastai.learner import save_model
+        from self_supervised.dist import get_rank
+        if self.learn.train_iter==self.last_iter: return            # an epoch skipped by --resume
+        self.last_iter = self.learn.train_iter
+        names,vals = self.recorder.metric_names[1:], self.recorder.log[1:]
+        row = dict(epoch=self.epoch, **{k:(v if isinstance(v, str) or v is None else float(v)) for k,v in zip(names, vals)})
+        if not all(math.isfinite(v) for v in row.values() if isinstance(v, float)):
+            raise FloatingPointError(f"the loss is not finite after epoch {self.epoch+1}: {row}")
+        if get_rank()!=0: return
+        if self.lines: print(f"epoch {self.epoch+1}/{self.n_epoch}  " + '  '.join(f"{k} {_fmt(v)}" for k,v in row.items() if k!='epoch'), flush=True)
+        self.state['rows'].append(row)
+        self.state.update(epochs_done=self.epoch+1, probe=self.probe.history)
+        _write_json(self.run/'metrics.json', self.state)
+        _write_csv(self.run/'metrics.csv', self.state['rows'])
+        _atomic_write(self.run/f'model_{self.epoch}.pth', lambda t: save_model(t, self.learn.model, self.learn.opt, with_opt=True))
+        _atomic_write(self.run/'encoder.pth', lambda t: torch.save(_unwrap(self.learn.model).encoder.state_dict(), t))
+        for _,f in _checkpoints(self.run)[:-self.keep]: f.unlink()
 
 # %% ../nbs/20_cli.ipynb #465ac160
+def _resume_state(run):
+    "Epoch to start from and the saved progress, truncated to the newest complete checkpoint"
+    for f in run.glob('*.tmp'): f.unlink()                           # partial writes of a killed run
+    ck = _checkpoints(run)
+    if not ck: return 0,None
+    e,_ = ck[-1]
+    st = json.loads((run/'metrics.json').read_text()) if (run/'metrics.json').exists() else {}
+    st['rows'] = [r for r in st.get('rows', []) if r['epoch']<=e]
+    st['probe'] = [h for h in st.get('probe', []) if h['epoch']<=e]
+    st['epochs_done'] = e+1
+    return e+1,st
+
 def pretrain(cfg):
     "Pretrain per `cfg` (a dict of the command's options) into `cfg['out']`; returns the summary rows"
-    from fastai.torch_core import set_seed
+    from fastai.torch_core import set_seed, TensorImage
     from fastai.callback.schedule import fit_one_cycle  # noqa: patches Learner
+    from fastai.callback.progress import ProgressCallback
     from self_supervised.augmentations import save_views
     from self_supervised.dist import distrib_kwargs, get_rank
-    from fastai.torch_core import TensorImage
-    from fastai.callback.core import Callback
-    if cfg['method'] not in METHODS: raise UserError(f"--method must be one of {list(METHODS)}, got {cfg['method']!r}")
-    if cfg['epochs']<1: raise UserError(f"--epochs must be >= 1, got {cfg['epochs']}")
     run = Path(cfg['out'])
     run.mkdir(parents=True, exist_ok=True)
     set_seed(cfg['seed'], reproducible=True)
     xtr,ytr,xte,yte = _load_data(cfg)
     learn,augs,stats = _learner(cfg, xtr, ytr, xte, yte, run)
-    start = 0
-    if cfg.get('resume'):
-        done = (json.loads((run/'metrics.json').read_text()) if (run/'metrics.json').exists() else {}).get('epochs_done', 0)
-        if done and (run/f'model_{done-1}.pth').exists():
-            learn.load(f'model_{done-1}', with_opt=True); start = done
-            print(f"resuming {run} after epoch {start}")
-    (run/'config.json').write_text(json.dumps(cfg, indent=2))
-    if get_rank()==0: save_views(TensorImage(torch.as_tensor(xtr[:6]).float()/255), augs, run/'augmentations.png', n=6)
+    start,state = _resume_state(run) if cfg.get('resume') else (0,None)
+    if start:
+        learn.load(f'model_{start-1}', with_opt=True)
+        print(f"resuming {run} after epoch {start}")
     probe = next(c for c in learn.cbs if type(c).__name__=='ProbeCallback')
-    prev = json.loads((run/'metrics.json').read_text()).get('probe', []) if start else []
-    probe.history = prev
-    class _Progress(Callback):
-        order = 90
-        def after_epoch(s): (run/'metrics.json').write_text(json.dumps(dict(epochs_done=s.epoch+1, probe=probe.history), indent=1))
+    state = state or dict(rows=[], probe=[], epochs_done=0)
+    probe.history = state['probe']
+    if get_rank()==0:
+        (run/'config.json').write_text(json.dumps(cfg, indent=2))
+        save_views(TensorImage(torch.as_tensor(xtr[:6]).float()/255), augs, run/'augmentations.png', n=6)
+        if ytr is not None and 'baselines' not in state: state['baselines'] = _baselines(xtr, ytr, xte, yte, stats, cfg)
+    lines = not sys.stdout.isatty()
+    if lines: learn.remove_cb(ProgressCallback); learn.logger = noop
     t0 = time.time()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             ctx = learn.distrib_ctx(**distrib_kwargs()) if int(os.environ.get('WORLD_SIZE', 1))>1 else nullcontext()
             with ctx:
-                if start<cfg['epochs']: learn.fit_one_cycle(cfg['epochs'], cfg['lr'], start_epoch=start, cbs=[_Progress()])
-    except FloatingPointError as e: raise UserError(f"training diverged: {e}")
+                if start<cfg['epochs']:
+                    learn.fit_one_cycle(cfg['epochs'], cfg['lr'], start_epoch=start,
+                                        cbs=[_RunDirectory(run, probe, state, keep=cfg.get('keep_checkpoints', 1), lines=lines)])
+    except FloatingPointError as e: raise UserError(f"training diverged: {e}; lower --lr (now {cfg['lr']})")
     secs = time.time()-t0
     if get_rank()!=0: return None
-    torch.save(learn.model.encoder.state_dict(), run/'encoder.pth')
-    rows = _summary(learn.model.encoder, xtr, ytr, xte, yte, stats, cfg)
-    loss = float(learn.recorder.values[-1][0]) if learn.recorder.values else None
-    _print_table(rows, loss)
-    _plots(learn, probe.history, run)
-    res = json.loads((run/'metrics.json').read_text())
-    res.update(summary=rows, train_seconds=secs, final_train_loss=loss)
-    (run/'metrics.json').write_text(json.dumps(res, indent=1))
+    _atomic_write(run/'encoder.pth', lambda t: torch.save(_unwrap(learn.model).encoder.state_dict(), t))
+    rows = None
+    if ytr is not None:
+        rows = {**_probe_rows({'pretrained': _unwrap(learn.model).encoder}, xtr, ytr, xte, yte, stats, cfg), **state['baselines']}
+        _print_table(rows, state['rows'][-1]['train_loss'] if state['rows'] else None, cfg.get('few_labels', 10))
+    _plots(state['rows'], probe.history, state.get('baselines'), run)
+    state.update(summary=rows, train_seconds=state.get('train_seconds', 0)+secs)
+    _write_json(run/'metrics.json', state)
     print(f"\nrun directory: {run}  ({secs:.0f} s of training)")
     return rows
 
 # %% ../nbs/20_cli.ipynb #0be9bbe4
-def evaluate(run, device=None):
+def evaluate(run, device=None, few_labels=10):
     "Probe the encoder saved in run directory `run` against a random encoder and raw pixels"
     run = Path(run)
     if not (run/'config.json').exists() or not (run/'encoder.pth').exists(): raise UserError(f"{run} is not a run directory (no config.json / encoder.pth)")
     cfg = json.loads((run/'config.json').read_text())
-    cfg['device'] = device or cfg['device']
-    if cfg['device']=='cuda' and not torch.cuda.is_available(): cfg['device'] = 'cpu'
+    saved = 'cpu' if str(cfg['device']).startswith('cuda') and not torch.cuda.is_available() else cfg['device']
+    cfg.update(device=_device(device) if device else saved, few_labels=few_labels)
     xtr,ytr,xte,yte = _load_data(cfg)
     if ytr is None: raise UserError("the run's data has no labels to probe")
     enc = _encoder(cfg); enc.load_state_dict(torch.load(run/'encoder.pth', map_location='cpu')); enc.to(cfg['device'])
-    rows = _summary(enc, xtr, ytr, xte, yte, _stats(cfg), cfg)
-    _print_table(rows)
+    rows = {**_probe_rows({'pretrained': enc}, xtr, ytr, xte, yte, _stats(cfg), cfg), **_baselines(xtr, ytr, xte, yte, _stats(cfg), cfg)}
+    _print_table(rows, few_labels=few_labels)
     return rows
 
 # %% ../nbs/20_cli.ipynb #2d0ec14b
+def _device(d):
+    "Checked `--device`: cpu, cuda or cuda:N (with a GPU there), mps"
+    if d=='cpu' or d=='mps' and torch.backends.mps.is_available(): return d
+    if d=='cuda' or str(d).startswith('cuda:'):
+        if not torch.cuda.is_available(): raise UserError(f"--device {d}: no CUDA GPU is available on this machine; use --device cpu")
+        try: torch.device(d)
+        except RuntimeError: raise UserError(f"--device {d!r} is not a device name (cpu, cuda, cuda:N)")
+        if d!='cuda' and int(d[5:])>=torch.cuda.device_count(): raise UserError(f"--device {d}: this machine has {torch.cuda.device_count()} GPUs")
+        return d
+    raise UserError(f"--device must be cpu, cuda or cuda:N, got {d!r}")
+
+def _check(ok, msg):
+    if not ok: raise UserError(msg)
+
+def _validate(cfg):
+    "One-line errors for options out of range"
+    from self_supervised.losses import KERNELS
+    from self_supervised.layers import is_fastai_arch
+    _check(cfg['method'] in METHODS, f"--method must be one of {list(METHODS)}, got {cfg['method']!r}")
+    _check(cfg['epochs']>=1, f"--epochs must be >= 1, got {cfg['epochs']}")
+    _check(cfg['bs']>=2, f"--bs must be >= 2 (contrastive losses need negatives in the batch), got {cfg['bs']}")
+    _check(math.isfinite(cfg['lr']) and cfg['lr']>0, f"--lr must be a number > 0, got {cfg['lr']}")
+    _check(math.isfinite(cfg['temp']) and cfg['temp']>0, f"--temp must be a number > 0, got {cfg['temp']}")
+    _check(0<cfg['min_scale']<=1, f"--min-scale must be in (0, 1], got {cfg['min_scale']}")
+    _check(cfg['n_train'] is None or cfg['n_train']>=1, f"--n-train must be >= 1, got {cfg['n_train']}")
+    _check(cfg['probe_every']>=1, f"--probe-every must be >= 1 (epochs between probes), got {cfg['probe_every']}")
+    _check(cfg['keep_checkpoints']>=1, f"--keep-checkpoints must be >= 1 (resuming needs the last one), got {cfg['keep_checkpoints']}")
+    _check(cfg['few_labels']>=0, f"--few-labels must be >= 0, got {cfg['few_labels']}")
+    _check(cfg['n_in']>=1, f"--n-in must be >= 1, got {cfg['n_in']}")
+    _check(cfg['size']>=8, f"--size must be >= 8 pixels, got {cfg['size']}")
+    _check(cfg['kernel'] in KERNELS, f"--kernel must be one of {list(KERNELS)}, got {cfg['kernel']!r}")
+    if cfg['bandwidth'] not in ('scott','silverman'):
+        try: bw = float(cfg['bandwidth'])
+        except ValueError: bw = math.nan
+        _check(math.isfinite(bw) and bw>0, f"--bandwidth must be 'scott', 'silverman' or a number > 0, got {cfg['bandwidth']!r}")
+    if cfg['widen'] is not None:
+        _check(is_fastai_arch(cfg['arch']), f"--widen applies to fastai xresnet architectures, not --arch {cfg['arch']}")
+        _check(cfg['widen']>0, f"--widen must be > 0, got {cfg['widen']}")
+    _check(cfg['stem_stride'] in (None,1,2,4), f"--stem-stride must be 1, 2 or 4, got {cfg['stem_stride']}")
+
+def _prepare_out(cfg):
+    "Refuse to write into an earlier run unless --overwrite, which empties it first"
+    out = Path(cfg['out'])
+    if not out.exists() or not any(out.iterdir()) or int(os.environ.get('RANK', 0))!=0: return
+    if not cfg['overwrite']: raise UserError(f"--out {out} already holds files: continue that run with --resume {out}, start it over with --overwrite, or choose another --out")
+    if not (out/'config.json').exists(): raise UserError(f"--overwrite: {out} is not a run directory (no config.json); not deleting it")
+    for f in out.iterdir(): shutil.rmtree(f) if f.is_dir() else f.unlink()
+
 def _config(args):
     cfg = {k:v for k,v in vars(args).items() if k!='cmd'}
     if cfg.get('resume'):
         run = Path(cfg['resume'])
         if not (run/'config.json').exists(): raise UserError(f"--resume {run}: no config.json there")
-        old = json.loads((run/'config.json').read_text())
+        old = {**dict(min_scale=.5, projector_bn=0, few_labels=10, keep_checkpoints=1, widen=None, stem_stride=None, overwrite=False),
+               **json.loads((run/'config.json').read_text())}   # configs of earlier versions
+        if '--epochs' in sys.argv: _check(cfg['epochs']>=1, f"--epochs must be >= 1, got {cfg['epochs']}")
         old.update(resume=str(run), out=str(run), epochs=cfg['epochs'] if '--epochs' in sys.argv else old['epochs'])
         return old
-    if cfg['method'] not in METHODS: raise UserError(f"--method must be one of {list(METHODS)}, got {cfg['method']!r}")
+    from self_supervised.layers import is_fastai_arch
     if cfg['method']=='yaware' and cfg['y'] is None: cfg['y'] = 'area' if cfg['data'] is None else None
     if cfg['n_in'] is None: cfg['n_in'] = 1 if cfg['data'] is None else 3
     if cfg['size'] is None: cfg['size'] = 28 if cfg['data'] is None else 64
-    if cfg['device'] is None: cfg['device'] = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if cfg['widen'] is None and is_fastai_arch(cfg['arch']): cfg['widen'] = 0.5
+    _validate(cfg)
+    if cfg['stem_stride'] is None and cfg['size']<=64: cfg['stem_stride'] = _default_stem_stride(cfg)
+    cfg['device'] = 'cuda' if cfg['device'] is None and torch.cuda.is_available() else _device(cfg['device'] or 'cpu')
     if cfg['out'] is None: cfg['out'] = f"runs/{time.strftime('%Y-%m-%d-%H%M%S')}-{cfg['method']}"
+    _prepare_out(cfg)
     return cfg
+
+def _default_stem_stride(cfg):
+    "2 for small images where the architecture's stem allows it, else the architecture's own"
+    from self_supervised.layers import set_stem_stride
+    try: set_stem_stride(_encoder({**cfg, 'stem_stride': None}), 2); return 2
+    except ValueError: return None
 
 def main(argv=None):
     "Entry point of the `self_supervised` command"
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         if args.cmd=='pretrain': pretrain(_config(args))
-        else: evaluate(args.run, args.device)
+        else: evaluate(args.run, args.device, args.few_labels)
     except UserError as e:
         print(f"self_supervised: error: {e}", file=sys.stderr); sys.exit(2)
     except KeyboardInterrupt:

@@ -138,6 +138,7 @@ def dls_from_folder(path, size=64, n_in=3, labels='folder', csv=None, y=None, bs
     if csv is not None:
         import pandas as pd
         df = pd.read_csv(csv)
+        if len(df)==0: raise ValueError(f"{csv} has a header but no rows: it must list one image per row")
         if 'file' not in df.columns: raise ValueError(f"{csv} must have a 'file' column of image paths relative to {path}")
         if y not in df.columns: raise ValueError(f"y column {y!r} not in {csv}; columns are {list(df.columns)}")
         if not pd.api.types.is_numeric_dtype(df[y]): raise ValueError(f"y column {y!r} of {csv} must be numeric, got {df[y].dtype}")

@@ -13,8 +13,8 @@ from fastai.callback.core import Callback
 from fastai.torch_core import TensorImage, to_device
 
 # %% auto #0
-__all__ = ['get_features', 'knn_predict', 'knn_accuracy', 'linear_probe_accuracy', 'r2_score', 'ridge_r2', 'alignment',
-           'uniformity', 'probe', 'ProbeCallback', 'plot_probes']
+__all__ = ['get_features', 'knn_predict', 'knn_accuracy', 'linear_probe_accuracy', 'r2_score', 'ridge_r2', 'few_label_accuracy',
+           'alignment', 'uniformity', 'probe', 'ProbeCallback', 'plot_probes']
 
 # %% ../nbs/06_evaluation.ipynb #d7e53a3e
 @torch.no_grad()
@@ -89,6 +89,20 @@ def ridge_r2(train_f, train_y, test_f, test_y, alpha=1.0):
     w = torch.linalg.solve(xtr.T@xtr + alpha*torch.eye(xtr.shape[1], dtype=xtr.dtype), xtr.T@(ytr-ym))
     return r2_score(test_y, xte@w+ym)
 
+# %% ../nbs/06_evaluation.ipynb #5a517e10
+def few_label_accuracy(train_f, train_y, test_f, test_y, n_per_class=10, n_draws=5, seed=0, wd=1e-2):
+    "Mean and standard deviation over `n_draws` seeded draws of the linear-probe accuracy with `n_per_class` training labels per class"
+    if n_per_class<1 or n_draws<1: raise ValueError(f"n_per_class and n_draws must be >= 1, got {n_per_class} and {n_draws}")
+    y = torch.as_tensor(train_y).long()
+    g = torch.Generator().manual_seed(seed)
+    accs = []
+    for _ in range(n_draws):
+        perm = torch.randperm(len(y), generator=g)
+        idx = torch.cat([perm[y[perm]==c][:n_per_class] for c in y.unique()])
+        accs.append(linear_probe_accuracy(train_f[idx], y[idx], test_f, test_y, wd=wd))
+    a = torch.tensor(accs)
+    return a.mean().item(),(a.std().item() if n_draws>1 else 0.)
+
 # %% ../nbs/06_evaluation.ipynb #3a212799
 def alignment(z1, z2, alpha=2):
     "Mean of |f(x) - f(x')|^alpha over positive pairs, embeddings L2-normalised (Wang & Isola 2020); lower is better"
@@ -118,12 +132,13 @@ def _pipeline_stats(learn):
                 if hasattr(t, 'mean') and hasattr(t, 'std'): return t.mean.tolist(),t.std.tolist()
     return None
 
-def probe(encoder, x_train, y_train, x_test, y_test, stats=None, k=20, linear=True):
-    "Dict of probe figures of `encoder`: kNN (+ linear) accuracy for class labels, kNN and ridge R² for a float target"
+def probe(encoder, x_train, y_train, x_test, y_test, stats=None, k=20, linear=True, few_labels=0):
+    "Dict of probe figures of `encoder`: kNN (+ linear, + `few_labels`-per-class) accuracy for class labels, kNN and ridge R² for a float target"
     ftr,fte = get_features(encoder, x_train, stats=stats),get_features(encoder, x_test, stats=stats)
     if _is_classes(y_train):
         res = dict(knn_acc=knn_accuracy(ftr, y_train, fte, y_test, k))
         if linear: res['linear_acc'] = linear_probe_accuracy(ftr, y_train, fte, y_test)
+        if few_labels: res['few_acc'],res['few_sd'] = few_label_accuracy(ftr, y_train, fte, y_test, n_per_class=few_labels)
     else: res = dict(knn_r2=r2_score(y_test, knn_predict(ftr, y_train, fte, k)), ridge_r2=ridge_r2(ftr, y_train, fte, y_test))
     return res
 
@@ -132,7 +147,7 @@ class ProbeCallback(Callback):
     order,run_valid = 70,False
     def __init__(self, every=1, k=20, linear=True, stats=None, max_items=5000, verbose=True): store_attr(); self.history = []
     def before_fit(self):
-        self.data = None
+        self.data,self.last_iter = None,self.learn.train_iter
         xtr,ytr = _dl_tensors(self.dls.train, self.max_items)
         if ytr is None:
             if self.verbose: print("ProbeCallback: the data has no labels, probes skipped")
@@ -141,19 +156,24 @@ class ProbeCallback(Callback):
         self.data = (xtr,ytr,xte,yte)
         if self.stats is None: self.stats = _pipeline_stats(self.learn)
     def after_epoch(self):
-        if self.data is None or not ((self.epoch+1)%self.every==0 or self.epoch+1==self.n_epoch): return
+        trained,self.last_iter = self.learn.train_iter>self.last_iter,self.learn.train_iter   # epochs skipped by `fit(start_epoch=)` train nothing
+        if self.data is None or not trained or not ((self.epoch+1)%self.every==0 or self.epoch+1==self.n_epoch): return
         enc = getattr(self.learn.model, 'module', self.learn.model).encoder
         res = dict(epoch=self.epoch, **probe(enc, *self.data, stats=self.stats, k=self.k, linear=self.linear))
         self.history.append(res)
         if self.verbose: print('probe ' + ' '.join(f"{k}={v:.4f}" if isinstance(v,float) else f"{k}={v}" for k,v in res.items()))
 
-def plot_probes(history, fn=None, title='probe'):
-    "Plot the figures of `ProbeCallback.history` against epochs (saved to `fn` if given)"
+def plot_probes(history, fn=None, title='probe', baselines=None):
+    "Plot the figures of `ProbeCallback.history` against epochs, with `baselines` ({name: figures}) as horizontal lines; saved to `fn` if given"
     import matplotlib.pyplot as plt
-    fig,ax = plt.subplots(figsize=(5,3.2))
+    fig,ax = plt.subplots(figsize=(5.5,3.6))
     ep = [h['epoch']+1 for h in history]
-    for k in [k for k in (history[0] if history else {}) if k!='epoch']: ax.plot(ep, [h[k] for h in history], marker='o', label=k)
-    ax.set_xlabel('epoch'); ax.set_title(title); ax.grid(alpha=.3); ax.legend()
+    styles = ['--', ':', '-.']
+    for i,k in enumerate(k for k in (history[0] if history else {}) if k!='epoch'):
+        line, = ax.plot(ep, [h[k] for h in history], marker='o', label=k)
+        for (name,b),ls in zip((baselines or {}).items(), styles):
+            if k in b: ax.axhline(b[k], color=line.get_color(), ls=ls, lw=1, label=f"{k}, {name}")
+    ax.set_xlabel('epoch'); ax.set_title(title); ax.grid(alpha=.3); ax.legend(fontsize=7)
     fig.tight_layout()
     if fn: fig.savefig(fn, dpi=100); plt.close(fig)
     return fig

@@ -16,9 +16,9 @@ import fastai.vision.models.xresnet as fxr
 import timm
 
 # %% auto #0
-__all__ = ['PoolingType', 'GlobalPool', 'CheckpointedSequential', 'create_fastai_encoder', 'create_timm_encoder',
-           'create_encoder', 'get_num_features', 'create_mlp_module', 'create_cls_module', 'create_model',
-           'encoder_head_splitter']
+__all__ = ['PoolingType', 'GlobalPool', 'CheckpointedSequential', 'is_fastai_arch', 'create_fastai_encoder',
+           'create_timm_encoder', 'create_encoder', 'set_stem_stride', 'get_num_features', 'create_mlp_module',
+           'create_cls_module', 'create_model', 'encoder_head_splitter']
 
 # %% ../nbs/01_layers.ipynb #4848407f
 class PoolingType:
@@ -61,11 +61,15 @@ _volume_archs = {}  # filled by `self_supervised.volumes` (3D encoders)
 
 def _arch_names(): return list(_fastai_archs)+list(_volume_archs)+timm.list_models()
 
+def is_fastai_arch(arch):
+    "True if `arch` names a fastai architecture (the `xresnet` family) that `create_encoder` builds"
+    return arch in _fastai_archs
+
 # %% ../nbs/01_layers.ipynb #59cf4fb8
-def create_fastai_encoder(arch, pretrained=False, n_in=3, pool_type=PoolingType.CatAvgMax):
-    "Body of fastai architecture `arch` (a name or a constructor) with `n_in` input channels and global pooling"
+def create_fastai_encoder(arch, pretrained=False, n_in=3, pool_type=PoolingType.CatAvgMax, **kwargs):
+    "Body of fastai architecture `arch` (a name or a constructor, built with `kwargs` such as `widen`) with `n_in` input channels and global pooling"
     if isinstance(arch, str): arch = _fastai_archs[arch]
-    body = create_body(arch(pretrained=pretrained), n_in=n_in, pretrained=pretrained)
+    body = create_body(arch(pretrained=pretrained, **kwargs), n_in=n_in, pretrained=pretrained)
     return nn.Sequential(*body, GlobalPool(pool_type))
 
 # %% ../nbs/01_layers.ipynb #ca5cb2ea
@@ -78,15 +82,16 @@ def create_timm_encoder(arch:str, pretrained=False, n_in=3, pool_type=PoolingTyp
     return m
 
 # %% ../nbs/01_layers.ipynb #5ff98f58
-def create_encoder(arch, pretrained=False, n_in=3, pool_type=PoolingType.CatAvgMax, grad_checkpoint=False, **kwargs):
-    "Encoder mapping `(B, n_in, *spatial)` to `(B, F)`, from a fastai, 3D or timm architecture name"
+def create_encoder(arch, pretrained=False, n_in=3, pool_type=PoolingType.CatAvgMax, grad_checkpoint=False, stem_stride=None, **kwargs):
+    "Encoder mapping `(B, n_in, *spatial)` to `(B, F)`, from a fastai, 3D or timm architecture name; `stem_stride` 1 or 2 for small images"
     if not isinstance(n_in, int) or n_in<1: raise ValueError(f"n_in must be a positive int (input channels), got {n_in!r}")
-    if arch in _fastai_archs:  enc = create_fastai_encoder(arch, pretrained, n_in, pool_type)
+    if arch in _fastai_archs:  enc = create_fastai_encoder(arch, pretrained, n_in, pool_type, **kwargs)
     elif arch in _volume_archs: enc = _volume_archs[arch](n_in=n_in, pool_type=pool_type, **kwargs)
     elif isinstance(arch, str) and timm.is_model(arch): enc = create_timm_encoder(arch, pretrained, n_in, pool_type, **kwargs)
     else:
         close = difflib.get_close_matches(str(arch), _arch_names(), n=5, cutoff=0.6)
         raise ValueError(f"arch {arch!r} is not a fastai, 3D or timm architecture" + (f"; did you mean one of {close}?" if close else ""))
+    if stem_stride is not None: set_stem_stride(enc, stem_stride)
     if grad_checkpoint: enc = _with_checkpointing(enc)
     return enc
 
@@ -96,6 +101,32 @@ def _with_checkpointing(enc):
     if inner is not None: inner.set_grad_checkpointing(True); return enc
     if isinstance(enc, nn.Sequential): return CheckpointedSequential(*enc)
     raise TypeError(f"gradient checkpointing needs an nn.Sequential or a timm model, got {type(enc).__name__}")
+
+# %% ../nbs/01_layers.ipynb #13e79998
+def _stem_ops(enc):
+    "The first strided convolution of `enc` and the max-pool that follows it before any other strided layer (or None)"
+    conv,pool = None,None
+    for m in enc.modules():
+        if conv is None:
+            if isinstance(m, (nn.Conv2d,nn.Conv3d)) and max(m.stride)>1: conv = m
+        elif isinstance(m, (nn.MaxPool2d,nn.MaxPool3d)): pool = m; break
+        elif isinstance(m, (nn.Conv2d,nn.Conv3d,nn.AvgPool2d,nn.AvgPool3d)) and max(_pair_max(m.stride), 1)>1: break
+    return conv,pool
+
+def _pair_max(s): return max(s) if isinstance(s, tuple) else (s or 1)
+
+def set_stem_stride(enc, stem_stride):
+    "Set the total stride of `enc`'s stem (strided convolution, then optional max-pool) to `stem_stride` in place"
+    conv,pool = _stem_ops(enc)
+    if conv is None: raise ValueError("stem_stride: the encoder has no strided convolution to change")
+    cs,ps = max(conv.stride),(_pair_max(pool.stride) if pool is not None else 1)
+    if stem_stride not in (1, ps, cs*ps): raise ValueError(f"stem_stride must be one of {sorted({1, ps, cs*ps})} for this encoder (stem: stride-{cs} convolution" + (f", stride-{ps} max-pool)" if pool is not None else ")") + f", got {stem_stride!r}")
+    if stem_stride<cs*ps: conv.stride = (1,)*len(conv.stride)
+    if stem_stride==1 and pool is not None:
+        for name,m in enc.named_modules():
+            for cn,c in m.named_children():
+                if c is pool: setattr(m, cn, nn.Identity())
+    return enc
 
 # %% ../nbs/01_layers.ipynb #16d7e413
 def _first_weighted(m):

@@ -1,14 +1,16 @@
 """The command line end to end, in subprocesses, on a few batches of the embedded data."""
-import json, subprocess, sys, os, pytest
-import numpy as np
+import json, os, signal, subprocess, sys, time, pytest
+import numpy as np, pandas as pd
 from pathlib import Path
 from PIL import Image
 
-def run(*args, timeout=600):
-    env = {**os.environ, 'OMP_NUM_THREADS': '2', 'MPLBACKEND': 'Agg', 'CUDA_VISIBLE_DEVICES': ''}
-    return subprocess.run([sys.executable, '-m', 'self_supervised', *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+ENV = {**os.environ, 'OMP_NUM_THREADS': '2', 'MPLBACKEND': 'Agg', 'CUDA_VISIBLE_DEVICES': ''}
+def cmd(*args): return [sys.executable, '-m', 'self_supervised', *map(str, args)]
+def run(*args, timeout=600): return subprocess.run(cmd(*args), capture_output=True, text=True, timeout=timeout, env=ENV)
 
-TINY = ['--n-train', 256, '--bs', 64, '--probe-every', 1]
+TINY = ['--n-train', 256, '--bs', 64, '--probe-every', 1, '--few-labels', 2]
+
+def _epochs(out): return pd.read_csv(out/'metrics.csv')['epoch'].astype(int).tolist()
 
 def test_pretrain_resume_evaluate(tmp_path):
     out = tmp_path/'run'
@@ -16,22 +18,53 @@ def test_pretrain_resume_evaluate(tmp_path):
     assert r.returncode==0, r.stderr[-3000:]
     for f in ['encoder.pth','config.json','metrics.csv','metrics.json','loss.png','probe.png','augmentations.png','model_0.pth']: assert (out/f).exists(), f
     m = json.loads((out/'metrics.json').read_text())
-    assert set(m['summary'])=={'pretrained','random init','raw pixels'} and 0<m['summary']['pretrained']['knn_acc']<=1
+    assert set(m['summary'])=={'pretrained','random init','raw pixels'}
+    for row in m['summary'].values(): assert 0<row['knn_acc']<=1 and 0<row['few_acc']<=1 and row['few_sd']>=0
+    assert 'few-label (2/class)' in r.stdout
+    # not a terminal: one line per epoch, no progress-bar frames
+    assert 'epoch 1/1  train_loss' in r.stdout and '\r' not in r.stdout
     r = run('pretrain', '--resume', out, '--epochs', 2)
     assert r.returncode==0, r.stderr[-3000:]
     assert 'resuming' in r.stdout and 'after epoch 1' in r.stdout
-    import pandas as pd
-    m = pd.read_csv(out/'metrics.csv')[['epoch','train_loss']].apply(pd.to_numeric, errors='coerce').dropna()
-    assert sorted(m['epoch'].astype(int).tolist())==[0,1]
-    assert json.loads((out/'metrics.json').read_text())['epochs_done']==2
+    assert _epochs(out)==[0,1] and json.loads((out/'metrics.json').read_text())['epochs_done']==2
+    assert [h['epoch'] for h in json.loads((out/'metrics.json').read_text())['probe']]==[0,1]   # no probe of a skipped epoch
+    assert sorted(f.name for f in out.glob('model_*.pth'))==['model_1.pth']                       # the older checkpoint is gone
     r = run('evaluate', out)
     assert r.returncode==0, r.stderr[-3000:]
-    assert 'pretrained' in r.stdout and 'raw pixels' in r.stdout
+    assert 'pretrained' in r.stdout and 'raw pixels' in r.stdout and 'few-label' in r.stdout
 
-def test_pretrain_yaware(tmp_path):
-    r = run('pretrain', '--method', 'yaware', '--y', 'area', *TINY, '--epochs', 1, '--out', tmp_path/'y')
+def test_existing_out_refused_unless_overwrite(tmp_path):
+    out = tmp_path/'run'
+    assert run('pretrain', *TINY, '--epochs', 1, '--keep-checkpoints', 2, '--out', out).returncode==0
+    before = (out/'metrics.json').read_bytes()
+    r = run('pretrain', *TINY, '--epochs', 1, '--out', out)
+    assert r.returncode==2 and 'already holds files' in r.stderr and '--resume' in r.stderr and 'Traceback' not in r.stderr
+    assert (out/'metrics.json').read_bytes()==before                                             # untouched
+    (out/'stale.txt').write_text('from the earlier run')
+    r = run('pretrain', *TINY, '--epochs', 2, '--keep-checkpoints', 2, '--overwrite', '--out', out)
     assert r.returncode==0, r.stderr[-3000:]
-    assert 'ridge_r2' in r.stdout and 'bandwidth fitted' in r.stdout
+    assert not (out/'stale.txt').exists() and _epochs(out)==[0,1]
+    assert sorted(f.name for f in out.glob('model_*.pth'))==['model_0.pth','model_1.pth']
+    (tmp_path/'notarun').mkdir(); (tmp_path/'notarun'/'precious.txt').write_text('x')
+    r = run('pretrain', *TINY, '--epochs', 1, '--overwrite', '--out', tmp_path/'notarun')
+    assert r.returncode==2 and 'not a run directory' in r.stderr and (tmp_path/'notarun'/'precious.txt').exists()
+
+def test_resume_after_sigkill(tmp_path):
+    out = tmp_path/'run'
+    p = subprocess.Popen(cmd('pretrain', *TINY, '--epochs', 3, '--out', out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    t = time.time()
+    while not (out/'model_0.pth').exists() and p.poll() is None and time.time()-t<300: time.sleep(0.2)
+    time.sleep(1)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert p.returncode==-signal.SIGKILL
+    done = max(int(f.stem[6:]) for f in out.glob('model_*.pth'))
+    assert done<2
+    (out/f'model_{done+1}.pth.tmp').write_bytes(b'half a checkpoint')     # as if killed while writing the next one
+    r = run('pretrain', '--resume', out)
+    assert r.returncode==0, r.stderr[-3000:]
+    assert f'after epoch {done+1}' in r.stdout
+    assert _epochs(out)==[0,1,2] and json.loads((out/'metrics.json').read_text())['epochs_done']==3
+    assert not list(out.glob('*.tmp')) and sorted(f.name for f in out.glob('model_*.pth'))==['model_2.pth']
 
 @pytest.fixture
 def folder(tmp_path):
@@ -42,20 +75,39 @@ def folder(tmp_path):
     (tmp_path/'imgs'/'c0'/'bad.png').write_bytes(b'broken')
     (tmp_path/'empty').mkdir()
     (tmp_path/'labels.csv').write_text('file,age,name\n' + ''.join(f'c{i%2}/{i}.png,{20+i},x{i}\n' for i in range(12)))
+    (tmp_path/'header_only.csv').write_text('file,age\n')
     return tmp_path
 
 @pytest.mark.parametrize('args,msg', [
-    (['--method', 'byol'], "--method must be one of"),
+    (['--method', 'byo'], "--method must be one of"),
     (['--arch', 'xresnet1'], "did you mean"),
     (['--data', 'no/such/dir'], "does not exist"),
     (['--bs', 100000], "larger than the training set"),
+    (['--bs', 0], "--bs must be >= 2"),
+    (['--bs', 'many'], "invalid int value"),
+    (['--lr', -1], "--lr must be a number > 0"),
+    (['--lr', 'nan'], "--lr must be a number > 0"),
+    (['--temp', 0], "--temp must be a number > 0"),
+    (['--device', 'cuda'], "no CUDA GPU is available"),
+    (['--device', 'tpu'], "--device must be cpu, cuda"),
+    (['--size', 4], "--size must be >= 8"),
     (['--arch', 'vit_tiny_patch16_224', '--size', 28], "too small for, or does not fit"),
+    (['--kernel', 'triangle', '--method', 'yaware'], "--kernel must be one of"),
+    (['--bandwidth', 'wide', '--method', 'yaware'], "--bandwidth must be 'scott', 'silverman' or a number > 0"),
+    (['--bandwidth', -2, '--method', 'yaware'], "--bandwidth must be"),
+    (['--n-train', 0], "--n-train must be >= 1"),
+    (['--n-train', -5], "--n-train must be >= 1"),
+    (['--probe-every', 0], "--probe-every must be >= 1"),
+    (['--keep-checkpoints', 0], "--keep-checkpoints must be >= 1"),
+    (['--stem-stride', 3], "--stem-stride must be 1, 2 or 4"),
+    (['--widen', 0.5, '--arch', 'resnet18'], "--widen applies to fastai"),
+    (['--no-such-option'], "unrecognized arguments"),
 ])
-def test_user_errors(args, msg):
-    r = run('pretrain', *args, '--epochs', 1)
+def test_user_errors(args, msg, tmp_path):
+    r = run('pretrain', *args, '--epochs', 1, '--out', tmp_path/'run')
     assert r.returncode==2, r.stdout[-2000:] + r.stderr[-2000:]
-    assert msg in r.stderr and 'Traceback' not in r.stderr
-    assert len([l for l in r.stderr.splitlines() if 'error' in l.lower()])==1, r.stderr
+    assert msg in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines())==1, r.stderr
 
 def test_folder_errors_and_run(folder):
     r = run('pretrain', '--data', folder/'empty', '--epochs', 1)
@@ -64,6 +116,8 @@ def test_folder_errors_and_run(folder):
     assert r.returncode==2 and "y column 'weight'" in r.stderr
     r = run('pretrain', '--data', folder/'imgs', '--labels', folder/'labels.csv', '--y', 'name', '--method', 'yaware', '--epochs', 1)
     assert r.returncode==2 and "must be numeric" in r.stderr
+    r = run('pretrain', '--data', folder/'imgs', '--labels', folder/'header_only.csv', '--y', 'age', '--method', 'yaware', '--epochs', 1)
+    assert r.returncode==2 and "header but no rows" in r.stderr and 'Traceback' not in r.stderr
     r = run('pretrain', '--data', folder/'imgs', '--size', 32, '--bs', 4, '--epochs', 1, '--arch', 'resnet18', '--out', folder/'run')
     assert r.returncode==0, r.stderr[-3000:]
     assert 'skipped 1 unreadable' in r.stdout
