@@ -1,0 +1,197 @@
+"""The docs site: built by the README's command, then opened in headless Chromium (Debian's `chromium`) through the DevTools protocol.
+
+Builds into `_site/html` (incremental: pages and executed notebooks of an earlier build in the same checkout are reused), serves it on
+localhost, and checks the index, a module page, a tutorial and the search page: title rendered, every image loaded, internal links
+to existing files, math typeset by MathJax, search results found offline. Skipped when chromium or the docs extra is missing."""
+import json, os, re, shutil, socket, subprocess, sys, tempfile, threading, time, importlib
+from functools import partial
+from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
+from pathlib import Path
+from urllib.parse import urlparse, unquote
+from urllib.request import urlopen
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = Path(os.environ.get('SITE_DIR', ROOT/'_site'/'html'))
+CHROMIUM = os.environ.get('CHROMIUM', shutil.which('chromium') or '/usr/bin/chromium')
+BUILD = [sys.executable, '-m', 'sphinx', '-b', 'html', '-q', 'site', str(SITE)]   # the README's command (quiet)
+
+def _missing():
+    if not Path(CHROMIUM).exists(): return f"chromium not found ({CHROMIUM}): apt-get install chromium (CI installs it)"
+    for m in ('sphinx', 'myst_nb', 'sphinx_book_theme', 'websocket'):
+        if importlib.util.find_spec(m) is None: return f"{m} not installed: pip install -e '.[docs]'"
+    return None
+
+pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+
+@pytest.fixture(scope='module')
+def site():
+    "The built site (building or updating it with the README's command)"
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '2'))
+    env.pop('SITE_NBS', None)                                   # the whole site
+    r = subprocess.run(BUILD, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
+    assert r.returncode==0, f"site build failed:\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}"
+    assert (SITE/'index.html').exists()
+    return SITE
+
+@pytest.fixture(scope='module')
+def server(site):
+    "The site served on localhost"
+    httpd = ThreadingHTTPServer(('127.0.0.1', 0), partial(_QuietHandler, directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f'http://127.0.0.1:{httpd.server_address[1]}'
+    httpd.shutdown()
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args): pass
+
+class CDP:
+    "Minimal Chrome DevTools Protocol client: one page target, commands by id, events collected"
+    def __init__(self, ws_url):
+        import websocket
+        self.ws = websocket.create_connection(ws_url, timeout=60, suppress_origin=True)
+        self.n,self.events = 0,[]
+    def __call__(self, method, **params):
+        self.n += 1; i = self.n
+        self.ws.send(json.dumps(dict(id=i, method=method, params=params)))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get('id')==i:
+                if 'error' in msg: raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get('result', {})
+            self.events.append(msg)
+    def wait_event(self, method, timeout=60):
+        t0 = time.time()
+        while time.time()-t0<timeout:
+            for k,e in enumerate(self.events):
+                if e.get('method')==method: return self.events.pop(k)
+            self.events.append(json.loads(self.ws.recv()))
+        raise TimeoutError(method)
+    def js(self, expr):
+        "Value of the JavaScript expression `expr` (promises awaited)"
+        r = self('Runtime.evaluate', expression=expr, awaitPromise=True, returnByValue=True, timeout=60000)
+        if 'exceptionDetails' in r: raise RuntimeError(f"JS error: {r['exceptionDetails']}")
+        return r['result'].get('value')
+    def goto(self, url):
+        self.events.clear()
+        self('Page.navigate', url=url)
+        self.wait_event('Page.loadEventFired')
+
+def _free_port():
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+@pytest.fixture(scope='module')
+def browser():
+    "Headless Debian chromium, driven over its DevTools websocket"
+    prof = tempfile.mkdtemp(prefix='chromium-')
+    port = _free_port()
+    p = subprocess.Popen([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                          '--disable-background-networking', '--disable-component-update', '--disable-sync',
+                          '--disable-dev-shm-usage', f'--user-data-dir={prof}', f'--remote-debugging-port={port}',
+                          '--remote-allow-origins=*', '--window-size=1280,1000', 'about:blank'],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try: targets = json.load(urlopen(f'http://127.0.0.1:{port}/json/list', timeout=2)); break
+            except OSError: time.sleep(0.1)
+        else: raise RuntimeError("chromium did not open its DevTools port")
+        page = next(t for t in targets if t['type']=='page')
+        cdp = CDP(page['webSocketDebuggerUrl'])
+        cdp('Page.enable'); cdp('Runtime.enable')
+        yield cdp
+        cdp.ws.close()
+    finally:
+        p.terminate()
+        try: p.wait(10)
+        except subprocess.TimeoutExpired: p.kill()
+        shutil.rmtree(prof, ignore_errors=True)
+
+_PAGE_REPORT = """(async () => {
+  for (const img of document.images) { img.loading = 'eager'; }
+  await Promise.all([...document.images].map(img => img.complete ? null : new Promise(r => { img.onload = img.onerror = r; })));
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const h1 = document.querySelector('article h1, main h1, h1');
+  return {
+    title: document.title,
+    h1: h1 ? h1.textContent.replace(/[#¶]/g, '').trim() : null,
+    h1_visible: h1 ? h1.getBoundingClientRect().height > 0 : false,
+    images: [...document.images].map(i => ({src: i.currentSrc || i.src, w: i.naturalWidth, h: i.naturalHeight})),
+    links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+    math_tex: document.querySelectorAll('.math, span.math, div.math').length,
+    mjx: document.querySelectorAll('mjx-container').length,
+    mjx_errors: document.querySelectorAll('mjx-merror').length,
+    mathjax: !!(window.MathJax && MathJax.version),
+    text: document.body.innerText,
+  };
+})()"""
+
+def _report(browser, server, page):
+    browser.goto(f'{server}/{page}')
+    return browser.js(_PAGE_REPORT)
+
+def _check_common(r, server, site, title):
+    assert title in r['title'], r['title']
+    assert r['h1'] and title in r['h1'] and r['h1_visible'], r['h1']
+    bad = [i for i in r['images'] if not i['w']>0]
+    assert not bad, f"images that did not load: {bad}"
+    missing = []
+    for href in r['links']:
+        u = urlparse(href)
+        if not href.startswith(server) or u.path.endswith('/#'): continue
+        f = site/unquote(u.path).lstrip('/')
+        if f.is_dir(): f = f/'index.html'
+        if not f.exists(): missing.append(href)
+    assert not missing, f"internal links to missing files: {missing}"
+
+def test_index(site, server, browser):
+    r = _report(browser, server, 'index.html')
+    _check_common(r, server, site, 'self_supervised')
+    pages = {urlparse(h).path.lstrip('/') for h in r['links'] if h.startswith(server)}
+    for p in ('api/losses.html', 'api/vision.simclr.html', 'tutorials/simclr.html', 'tutorials/finetune.html',
+              'tutorials/augmentations.html', 'tutorials/yaware.html', 'tutorials/volumes.html', 'tutorials/distributed.html', 'search.html'):
+        assert p in pages, f"navigation lacks {p}"
+
+def test_module_page(site, server, browser):
+    r = _report(browser, server, 'api/losses.html')
+    _check_common(r, server, site, 'Losses')
+    assert r['mathjax'] and r['mjx']>=r['math_tex']>0 and r['mjx_errors']==0, (r['mathjax'], r['mjx'], r['math_tex'], r['mjx_errors'])
+    for nm in ('NTXent', 'YAwareInfoNCE', 'KernelMetric'):                # show_doc: name, signature, docstring
+        assert re.search(rf'class {nm}\(|def {nm}\(', r['text']), f"no signature of {nm}"
+    assert 'Normalised temperature-scaled cross-entropy' in r['text']
+
+def test_tutorial(site, server, browser):
+    r = _report(browser, server, 'tutorials/yaware.html')
+    _check_common(r, server, site, 'y-Aware vs SimCLR')
+    assert len(r['images'])>=3, "the tutorial's figures are missing"
+    assert r['mathjax'] and r['mjx']>0 and r['mjx_errors']==0
+    assert 'ridge R² of y' in r['text']                                  # executed at build: its printed table is on the page
+
+def test_search_offline(site, server, browser):
+    browser.goto(f'{server}/search.html?q=NTXent')
+    found = browser.js("""(async () => {
+      for (let k = 0; k < 100; k++) {
+        const hits = document.querySelectorAll('#search-results li a, ul.search li a');
+        if (hits.length) return [...hits].map(a => a.getAttribute('href'));
+        await new Promise(r => setTimeout(r, 100));
+      }
+      return [];
+    })()""")
+    assert any('api/losses' in h for h in found), found
+
+def _module_pages():
+    sys.path.insert(0, str(ROOT/'site'))
+    from nbpages import page_name
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        m = re.search(r'#\|\s*default_exp\s+(\S+)', nb.read_text())
+        if m: yield page_name(nb), f'self_supervised.{m.group(1)}'
+
+def test_every_public_name_documented(site):
+    "Every function and class a module exports has its show_doc (heading and signature) on the module's page"
+    import inspect
+    for page,modname in _module_pages():
+        html = (site/f'{page}.html').read_text()
+        text = re.sub(r'<[^>]+>', '', html)
+        mod = importlib.import_module(modname)
+        names = [n for n in mod.__all__ if (inspect.isfunction(o:=getattr(mod, n)) or inspect.isclass(o)) and o.__module__==modname]
+        missing = [n for n in names if not re.search(rf'(def|class) {re.escape(n)}\(', text)]
+        assert not missing, f"{page}.html lacks the signature of {missing}"
