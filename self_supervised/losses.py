@@ -240,6 +240,27 @@ class BarlowTwinsLoss(nn.Module):
     def extra_repr(self): return f"lambd={self.lambd}, gather_distributed={self.gather_distributed}"
 
 # %% ../nbs/04_losses.ipynb #03800e5e
+class _VarCovTerms(torch.autograd.Function):
+    "VICReg's variance and covariance terms of one view `z` (N, D), with a closed-form backward: one matmul and one fused update"
+    @staticmethod
+    def forward(ctx, z, eps):
+        n,d = z.shape
+        x = z - z.mean(0)
+        var = torch.linalg.vector_norm(x, dim=0).pow_(2).div_(n-1)
+        std = (var+eps).sqrt_()
+        G = x@x.T if n<d else x.T@x                                        # |x.T x|_F^2 = |x x.T|_F^2: the smaller one
+        ctx.save_for_backward(x, var, std, G)
+        std_term = F.relu(1-std).mean()/2
+        cov_term = (torch.dot(G.view(-1), G.view(-1))/(n-1)**2 - var.pow(2).sum())/d   # off-diagonal: all minus the diagonal
+        return std_term,cov_term
+    @staticmethod
+    def backward(ctx, g_std, g_cov):
+        x,var,std,G = ctx.saved_tensors
+        n,d = x.shape
+        coef = -(g_cov*4/((n-1)*d))*var - (g_std/(2*d*(n-1)))*(std<1)/std   # per dimension, times x
+        gx = G@x if n<d else x@G                                             # (x x.T) x = x (x.T x)
+        return gx.mul_(g_cov*4/((n-1)**2*d)).addcmul_(x, coef), None         # columns already centred: no mean to subtract
+
 class VICRegLoss(nn.Module):
     """VICReg loss (Bardes et al. 2022): invariance, variance and covariance terms, as in the reference implementation.
 
@@ -256,12 +277,7 @@ class VICRegLoss(nn.Module):
         store_attr()
     def var_cov(self, z):
         "Variance and covariance terms of one view"
-        n,d = z.shape
-        x = z - z.mean(0)
-        var = x.pow(2).sum(0)/(n-1)
-        std_term = F.relu(1-(var+self.eps).sqrt()).mean()/2
-        cov_term = (_xcorr_sq_norm(x, x)/(n-1)**2 - var.pow(2).sum())/d   # off-diagonal: all minus the diagonal
-        return std_term,cov_term
+        return _VarCovTerms.apply(z, self.eps)
     def forward(self, z1, z2):
         z1,z2 = _redundancy_pair(z1, z2, self.gather_distributed, 'VICRegLoss')
         (s1,c1),(s2,c2) = self.var_cov(z1),self.var_cov(z2)
