@@ -191,10 +191,9 @@ class _XCorrSqNorm(torch.autograd.Function):
     "|a.T @ b|_F^2 for (N, D) `a`, `b`; with N < D as sum((a a.T) * (b b.T)), without the D x D matrix"
     @staticmethod
     def forward(ctx, a, b):
-        ctx.same,ctx.gram = b is a,a.shape[0]<a.shape[1]
+        ctx.gram = a.shape[0]<a.shape[1]
         if ctx.gram:
-            A = a@a.T
-            B = A if ctx.same else b@b.T
+            A,B = a@a.T,b@b.T
             ctx.save_for_backward(a, b, A, B)
             return torch.dot(A.view(-1), B.view(-1))
         c = a.T@b
@@ -202,10 +201,9 @@ class _XCorrSqNorm(torch.autograd.Function):
         return torch.dot(c.view(-1), c.view(-1))
     @staticmethod
     def backward(ctx, g):
-        if ctx.gram: a,b,A,B = ctx.saved_tensors; ga,gb = (lambda: B@a),(lambda: A@b)
-        else:        a,b,c = ctx.saved_tensors;   ga,gb = (lambda: b@c.T),(lambda: a@c)
-        if ctx.same: return gb().mul_(4*g), None      # a is b: both halves of the gradient are equal
-        return ga().mul_(2*g), gb().mul_(2*g)
+        if ctx.gram: a,b,A,B = ctx.saved_tensors; return (B@a).mul_(2*g),(A@b).mul_(2*g)
+        a,b,c = ctx.saved_tensors
+        return (b@c.T).mul_(2*g),(a@c).mul_(2*g)
 
 def _xcorr_sq_norm(a, b):
     "Squared Frobenius norm of the D x D `a.T @ b` at the cost of the cheaper of the N x N and D x D products"
