@@ -38,7 +38,7 @@ def losses(out):
     torch.save(loss_values(data(ws), slice(rank*B, (rank+1)*B)), Path(out)/f"losses_{rank}.pt")
 
 def one_step(method, x):
-    "One training step of `method` with fastai on the images `x` as one batch (no augmentation, BatchNorm-free model, float64)"
+    "One training step of `method` with fastai on the images `x` as one batch (no augmentation, BatchNorm-free model)"
     from fastai.learner import Learner
     from fastai.data.core import DataLoaders
     from fastai.data.load import DataLoader
@@ -49,10 +49,9 @@ def one_step(method, x):
     torch.manual_seed(0)
     enc = nn.Sequential(nn.Flatten(), nn.Linear(x[0].numel(), 16), nn.ReLU(), nn.Linear(16, 16))
     ident = lambda n: [Pipeline([], split_idx=0) for _ in range(n)]
-    if method=='moco': model,cb = moco.create_moco_model(enc, 32, D),moco.MOCO(ident(2), K=24*len(x), m=0.9)
+    if method=='moco': model,cb = moco.create_moco_model(enc, 32, D),moco.MOCO(ident(2), K=48*B, m=0.9)   # the same queue whatever the batch: a multiple of B, 2B and 3B
     elif method=='dino': model,cb = dino.create_dino_model(enc, out_dim=D, hidden_size=32, bottleneck_dim=8),dino.DINO(ident(V), large_crop_ids=list(range(T)), m=0.9, freeze_last_layer=0)
     else: model,cb = byol.create_byol_model(enc, 32, D, bn=False),byol.BYOL(ident(2), m=0.9)
-    model.double()
     ds = [(o,) for o in x]
     dls = DataLoaders(DataLoader(ds, bs=len(x), shuffle=False, drop_last=True), DataLoader(ds, bs=len(x)))
     dls.n_inp = 1
@@ -71,7 +70,7 @@ def one_step(method, x):
     return res
 
 def step_data(ws, seed=0):
-    return torch.randn(ws*B, 1, 4, 4, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return torch.randn(ws*B, 1, 4, 4, generator=torch.Generator().manual_seed(seed))
 
 def step(out):
     rank,ws = dist.get_rank(),dist.get_world_size()

@@ -40,10 +40,10 @@ def test_training_step_matches_single_process(tmp_path, ws):
     x = W.step_data(ws)
     for m in ('moco','dino','byol'):
         ref = W.one_step(m, x)
-        assert abs(sum(r[m]['loss'] for r in ranks)/ws - ref['loss']) < 1e-9, m
+        assert abs(sum(r[m]['loss'] for r in ranks)/ws - ref['loss']) < 1e-5, m
         for r in ranks:
-            if m=='moco': torch.testing.assert_close(r[m]['queue'], ref['queue'], rtol=1e-9, atol=1e-12); assert r[m]['ptr']==ref['ptr']
-            if m=='dino': torch.testing.assert_close(r[m]['center'], ref['center'], rtol=1e-9, atol=1e-12)
+            if m=='moco': torch.testing.assert_close(r[m]['queue'], ref['queue'], rtol=1e-5, atol=1e-6); assert r[m]['ptr']==ref['ptr']
+            if m=='dino': torch.testing.assert_close(r[m]['center'], ref['center'], rtol=1e-5, atol=1e-6)
 
 def test_ema_update_formula():
     from self_supervised.momentum import ema_update_, momentum_copy, cosine_momentum
@@ -79,7 +79,7 @@ def test_bad_input_errors():
     test_fail(lambda: get_multi_crop_aug_pipelines((2,4), (28,14), max_scales=(1.,)), contains='max_scales')
     augs = get_dino_aug_pipelines((2,2), (16,8), stats=None)
     test_fail(lambda: DINO(augs, large_crop_ids=[0,3]), contains='share one crop size')
-    test_fail(lambda: DINO(augs[::-1], large_crop_ids=[2,3]), contains='small crop is larger')
+    test_fail(lambda: DINO(augs[::-1], large_crop_ids=[0,1]), contains='small crop is larger')
     for cb in (lambda m: BYOL(get_multi_aug_pipelines(2, 8), m=m), lambda m: MOCO(get_multi_aug_pipelines(2, 8), m=m), lambda m: DINO(augs, m=m)):
         test_fail(lambda: cb(1.01), contains='m must be a momentum in [0, 1]')
         test_fail(lambda: cb(-0.5), contains='m must be a momentum in [0, 1]')
