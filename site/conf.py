@@ -24,7 +24,7 @@ suppress_warnings = ['mystnb.unknown_mime_type']
 
 # notebooks: executed at build time, cached, an error fails the build
 nb_execution_mode = 'cache'
-nb_execution_timeout = 900
+nb_execution_timeout = 1800
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_execution_excludepatterns = []

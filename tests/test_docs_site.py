@@ -12,7 +12,7 @@ from urllib.request import urlopen
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SITE = Path(os.environ.get('SITE_DIR', ROOT/'_site'/'html'))
+SITE = Path(os.environ.get('SITE_DIR', ROOT/'_site'/'html'))   # SITE_DIR: a site built earlier, used as it is
 CHROMIUM = os.environ.get('CHROMIUM', shutil.which('chromium') or '/usr/bin/chromium')
 BUILD = [sys.executable, '-m', 'sphinx', '-b', 'html', '-q', 'site', str(SITE)]   # the README's command (quiet)
 
@@ -26,7 +26,10 @@ pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
 
 @pytest.fixture(scope='module')
 def site():
-    "The built site (building or updating it with the README's command)"
+    "The built site (building or updating it with the README's command, unless SITE_DIR names a built one)"
+    if 'SITE_DIR' in os.environ:
+        assert (SITE/'index.html').exists(), f"SITE_DIR={SITE} has no index.html"
+        return SITE
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '2'))
     env.pop('SITE_NBS', None)                                   # the whole site
     r = subprocess.run(BUILD, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
