@@ -14,10 +14,11 @@ from fastcore.all import *
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # raised by importing fastai
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'METHODS', 'UserError', 'pretrain', 'evaluate', 'main']
+__all__ = ['DEFAULTS', 'METHOD_LR', 'METHODS', 'UserError', 'pretrain', 'evaluate', 'main']
 
 # %% ../nbs/20_cli.ipynb #277e6cd1
 DEFAULTS = dict(epochs=8, bs=64, lr=1e-2, temp=0.2, projector_bn=1, min_scale=0.5, probe_every=2)   # the recipe of the default run, chosen by measurement (see below)
+METHOD_LR = dict(byol=3e-3, dino=1e-3)   # default --lr where a method's own differs (measured in their notebooks)
 
 # %% ../nbs/20_cli.ipynb #01ce5a6c
 class UserError(Exception): "An error in the user's input: printed as one line, exit status 2"
@@ -41,7 +42,7 @@ def _parser():
     a.add_argument('--n-in', type=int, default=None)
     a.add_argument('--size', type=int, default=None, help='image size (default 28 on Fashion-MNIST, 64 on folders)')
     a.add_argument('--epochs', type=int, default=DEFAULTS['epochs']); a.add_argument('--bs', type=int, default=DEFAULTS['bs'])
-    a.add_argument('--lr', type=float, default=DEFAULTS['lr']); a.add_argument('--temp', type=float, default=DEFAULTS['temp'])
+    a.add_argument('--lr', type=float, default=None, help=f"learning rate (default {DEFAULTS['lr']}; {METHOD_LR} for those methods)"); a.add_argument('--temp', type=float, default=DEFAULTS['temp'])
     a.add_argument('--projector-bn', type=int, default=DEFAULTS['projector_bn'], help='BatchNorm in the projector (1) or not (0)')
     a.add_argument('--min-scale', type=float, default=DEFAULTS['min_scale'], help='smallest crop area of RandomResizedCrop')
     a.add_argument('--kernel', default='gaussian'); a.add_argument('--bandwidth', default='scott')
@@ -139,8 +140,8 @@ def _byol(cfg, enc, stats, dist_):
 
 def _moco(cfg, enc, stats, dist_):
     from self_supervised.vision.moco import create_moco_model, MOCO
-    gbs = cfg['bs']*int(os.environ.get('WORLD_SIZE', 1))
-    return create_moco_model(enc, hidden_size=512, projection_size=128),MOCO(_augs(cfg, stats), K=max(1, 4096//gbs)*gbs, m=0.99, temp=cfg['temp'])
+    n = 2*cfg['bs']*int(os.environ.get('WORLD_SIZE', 1))          # keys enqueued per step (both views of the global batch)
+    return create_moco_model(enc, hidden_size=512, projection_size=128),MOCO(_augs(cfg, stats), K=max(1, 4096//n)*n, m=0.99, temp=cfg['temp'])
 
 def _dino(cfg, enc, stats, dist_):
     from self_supervised.vision.dino import create_dino_model, get_dino_aug_pipelines, DINO
@@ -404,6 +405,7 @@ def _config(args):
     if cfg['n_in'] is None: cfg['n_in'] = 1 if cfg['data'] is None else 3
     if cfg['size'] is None: cfg['size'] = 28 if cfg['data'] is None else 64
     if cfg['widen'] is None and is_fastai_arch(cfg['arch']): cfg['widen'] = 0.5
+    if cfg['lr'] is None: cfg['lr'] = METHOD_LR.get(cfg['method'], DEFAULTS['lr'])
     _validate(cfg)
     if cfg['stem_stride'] is None and cfg['size']<=64: cfg['stem_stride'] = _default_stem_stride(cfg)
     cfg['device'] = 'cuda' if cfg['device'] is None and torch.cuda.is_available() else _device(cfg['device'] or 'cpu')
