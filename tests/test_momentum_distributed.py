@@ -30,7 +30,7 @@ def test_losses_queue_centre_match_single_process(tmp_path, ws):
     for r in ranks:
         torch.testing.assert_close(r['moco']['queue'], ref['moco']['queue'], rtol=0, atol=1e-12)
         assert r['moco']['ptr']==ref['moco']['ptr']==2*ws*W.B
-        torch.testing.assert_close(r['dino']['center'], ref['dino']['center'], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(r['dino']['center'], ref['dino']['center'], rtol=1e-6, atol=1e-7)   # float32 centre: sums in another order across processes
 
 @pytest.mark.parametrize('ws', [2, 3])
 def test_training_step_matches_single_process(tmp_path, ws):
