@@ -34,13 +34,12 @@ def transfer(out):
     "kNN / linear / few-label on digits of the run's encoder, a random one and raw pixels"
     import torch
     from self_supervised.layers import create_encoder
-    from self_supervised.evaluation import probe
+    from self_supervised.evaluation import probe, RawPixels
     cfg = json.loads((out/'config.json').read_text())
     mk = lambda: create_encoder(cfg['arch'], n_in=1, stem_stride=cfg['stem_stride'], **({'widen': cfg['widen']} if cfg.get('widen') else {}))
     enc = mk(); enc.load_state_dict(torch.load(out/'encoder.pth', map_location='cpu'))
     torch.manual_seed(0)
-    pix = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Identity()); pix.p = torch.nn.Parameter(torch.zeros(1))
-    return {k:probe(e, *digits(), stats=([0.5],[0.5]), few_labels=10) for k,e in [('pretrained', enc), ('random init', mk()), ('raw pixels', pix)]}
+    return {k:probe(e, *digits(), stats=([0.5],[0.5]), few_labels=10) for k,e in [('pretrained', enc), ('random init', mk()), ('raw pixels', RawPixels())]}
 
 def table(rows, indent='  '):
     print(f"{indent}{'':12} {'kNN':>7} {'linear':>7} {'few-label (10/class)':>22}")

@@ -181,11 +181,6 @@ def _learner(cfg, xtr, ytr, xte, yte, run):
 
 
 # %% ../nbs/20_cli.ipynb #2daa6c3a
-class _Pixels(torch.nn.Module):
-    "The raw pixels as features (a baseline), with one parameter so that probes find its device"
-    def __init__(self): super().__init__(); self.p = torch.nn.Parameter(torch.zeros(1))
-    def forward(self, x): return x.flatten(1)
-
 def _probe_rows(encoders, xtr, ytr, xte, yte, stats, cfg):
     "Probe figures (kNN, linear, few-label) of each of `encoders` ({name: encoder})"
     from self_supervised.evaluation import probe
@@ -194,8 +189,9 @@ def _probe_rows(encoders, xtr, ytr, xte, yte, stats, cfg):
 
 def _baselines(xtr, ytr, xte, yte, stats, cfg):
     "Probe figures of a random encoder of the run's architecture and of the raw pixels"
+    from self_supervised.evaluation import RawPixels
     torch.manual_seed(cfg['seed'])
-    return _probe_rows({'random init': _encoder(cfg).to(cfg['device']), 'raw pixels': _Pixels()}, xtr, ytr, xte, yte, stats, cfg)
+    return _probe_rows({'random init': _encoder(cfg).to(cfg['device']), 'raw pixels': RawPixels()}, xtr, ytr, xte, yte, stats, cfg)
 
 _COLS = dict(knn_acc='kNN', linear_acc='linear', few_acc='few-label', knn_r2='kNN R²', ridge_r2='ridge R²')
 

@@ -14,7 +14,7 @@ from fastai.torch_core import TensorImage, to_device
 
 # %% auto #0
 __all__ = ['get_features', 'knn_predict', 'knn_accuracy', 'linear_probe_accuracy', 'r2_score', 'ridge_r2', 'few_label_accuracy',
-           'alignment', 'uniformity', 'probe', 'ProbeCallback', 'plot_probes']
+           'RawPixels', 'alignment', 'uniformity', 'probe', 'ProbeCallback', 'plot_probes']
 
 # %% ../nbs/06_evaluation.ipynb #d7e53a3e
 @torch.no_grad()
@@ -102,6 +102,12 @@ def few_label_accuracy(train_f, train_y, test_f, test_y, n_per_class=10, n_draws
         accs.append(linear_probe_accuracy(train_f[idx], y[idx], test_f, test_y, wd=wd))
     a = torch.tensor(accs)
     return a.mean().item(),(a.std().item() if n_draws>1 else 0.)
+
+# %% ../nbs/06_evaluation.ipynb #8943cd3f
+class RawPixels(nn.Module):
+    "The flattened (normalised) image as features: the raw-pixel baseline of `probe` (its one parameter tells probes the device)"
+    def __init__(self): super().__init__(); self.p = nn.Parameter(torch.zeros(1))
+    def forward(self, x): return x.flatten(1)
 
 # %% ../nbs/06_evaluation.ipynb #3a212799
 def alignment(z1, z2, alpha=2):
