@@ -17,7 +17,7 @@ warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', ca
 __all__ = ['DEFAULTS', 'METHOD_LR', 'METHODS', 'UserError', 'pretrain', 'evaluate', 'main']
 
 # %% ../nbs/20_cli.ipynb #277e6cd1
-DEFAULTS = dict(epochs=8, bs=64, lr=1e-2, temp=0.2, projector_bn=1, min_scale=0.5, probe_every=2)   # the recipe of the default run, chosen by measurement (see below)
+DEFAULTS = dict(epochs=9, bs=64, lr=1e-2, temp=0.2, projector_bn=1, min_scale=0.5, probe_every=2)   # the recipe of the default run, chosen by measurement (see below)
 METHOD_LR = dict(byol=3e-3, dino=1e-3)   # default --lr where a method's own differs (measured in their notebooks)
 
 # %% ../nbs/20_cli.ipynb #01ce5a6c
@@ -39,6 +39,7 @@ def _parser():
     a.add_argument('--arch', default='xresnet18', help='fastai or timm architecture name')
     a.add_argument('--widen', type=float, default=None, help='width multiplier of fastai xresnet archs (default 0.5)')
     a.add_argument('--stem-stride', type=int, default=None, help='total stride of the stem: 1, 2 or 4 (default 2 for images up to 64 px)')
+    a.add_argument('--stem-width', type=int, default=None, help='channels of the first two stem convolutions of xresnets (fastai: 32; default 16 for images up to 64 px)')
     a.add_argument('--n-in', type=int, default=None)
     a.add_argument('--size', type=int, default=None, help='image size (default 28 on Fashion-MNIST, 64 on folders)')
     a.add_argument('--epochs', type=int, default=DEFAULTS['epochs']); a.add_argument('--bs', type=int, default=DEFAULTS['bs'])
@@ -91,6 +92,7 @@ def _encoder(cfg):
     "A new encoder of the run's architecture (random weights)"
     from self_supervised.layers import create_encoder
     kw = {} if cfg.get('widen') is None else dict(widen=cfg['widen'])
+    if cfg.get('stem_width'): kw['stem_szs'] = (cfg['stem_width'], cfg['stem_width'], 64)   # the stem ends at the 64 channels the first stage takes
     try: return create_encoder(cfg['arch'], n_in=cfg['n_in'], pretrained=False, stem_stride=cfg.get('stem_stride'), **kw)
     except (ValueError, TypeError) as e: raise UserError(f"--arch {cfg['arch']}: {str(e).splitlines()[0]}")
 
@@ -377,6 +379,9 @@ def _validate(cfg):
         _check(is_fastai_arch(cfg['arch']), f"--widen applies to fastai xresnet architectures, not --arch {cfg['arch']}")
         _check(cfg['widen']>0, f"--widen must be > 0, got {cfg['widen']}")
     _check(cfg['stem_stride'] in (None,1,2,4), f"--stem-stride must be 1, 2 or 4, got {cfg['stem_stride']}")
+    if cfg['stem_width'] is not None:
+        _check(is_fastai_arch(cfg['arch']), f"--stem-width applies to fastai xresnet architectures, not --arch {cfg['arch']}")
+        _check(cfg['stem_width']>=1, f"--stem-width must be >= 1, got {cfg['stem_width']}")
 
 def _prepare_out(cfg):
     "Refuse to write into an earlier run unless --overwrite, which empties it first"
@@ -391,7 +396,7 @@ def _config(args):
     if cfg.get('resume'):
         run = Path(cfg['resume'])
         if not (run/'config.json').exists(): raise UserError(f"--resume {run}: no config.json there")
-        old = {**dict(min_scale=.5, projector_bn=0, few_labels=10, keep_checkpoints=1, widen=None, stem_stride=None, overwrite=False),
+        old = {**dict(min_scale=.5, projector_bn=0, few_labels=10, keep_checkpoints=1, widen=None, stem_stride=None, stem_width=None, overwrite=False),
                **json.loads((run/'config.json').read_text())}   # configs of earlier versions
         if '--epochs' in sys.argv: _check(cfg['epochs']>=1, f"--epochs must be >= 1, got {cfg['epochs']}")
         old.update(resume=str(run), out=str(run), epochs=cfg['epochs'] if '--epochs' in sys.argv else old['epochs'])
@@ -404,6 +409,7 @@ def _config(args):
     if cfg['lr'] is None: cfg['lr'] = METHOD_LR.get(cfg['method'], DEFAULTS['lr'])
     _validate(cfg)
     if cfg['stem_stride'] is None and cfg['size']<=64: cfg['stem_stride'] = _default_stem_stride(cfg)
+    if cfg['stem_width'] is None and cfg['size']<=64 and is_fastai_arch(cfg['arch']): cfg['stem_width'] = 16
     cfg['device'] = 'cuda' if cfg['device'] is None and torch.cuda.is_available() else _device(cfg['device'] or 'cpu')
     if cfg['out'] is None: cfg['out'] = f"runs/{time.strftime('%Y-%m-%d-%H%M%S')}-{cfg['method']}"
     _prepare_out(cfg)

@@ -101,6 +101,8 @@ def folder(tmp_path):
     (['--keep-checkpoints', 0], "--keep-checkpoints must be >= 1"),
     (['--stem-stride', 3], "--stem-stride must be 1, 2 or 4"),
     (['--widen', 0.5, '--arch', 'resnet18'], "--widen applies to fastai"),
+    (['--stem-width', 0], "--stem-width must be >= 1"),
+    (['--stem-width', 16, '--arch', 'resnet18'], "--stem-width applies to fastai"),
     (['--no-such-option'], "unrecognized arguments"),
 ])
 def test_user_errors(args, msg, tmp_path):
