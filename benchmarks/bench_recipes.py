@@ -3,11 +3,11 @@
 Prints the kNN / linear probes of a random encoder of the recipe's architecture and of the pretrained encoder (and the probes
 during training), the training time, and appends the result as one JSON line to `--log`. Options are key=value pairs:
 
-    python benchmarks/bench_recipes.py name=stem16 stem_szs=16,16,64 epochs=9
+    python benchmarks/bench_recipes.py name=fastai-stem stem_szs=32,32,64 epochs=8
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/bench_recipes.py name=bs32 bs=32 epochs=8 threads=1   # two recipes side by side
 
-Defaults are the CLI's default SimCLR recipe (xresnet18, widen 0.5, stem_stride 2, bs 64, lr 1e-2, temp 0.2, min-scale 0.5,
-projector 512-128 with BatchNorm, channels_last); stem_szs is fastai's XResNet stem widths (default 32,32,64).
+Defaults are the CLI's default SimCLR recipe (xresnet18, widen 0.5, stem_stride 2, stem widths 16,16,64, 9 epochs, bs 64, lr 1e-2,
+temp 0.2, min-scale 0.5, projector 512-128 with BatchNorm, channels_last); stem_szs is fastai's XResNet `stem_szs` (its own: 32,32,64).
 """
 import json, sys, time, torch
 from fastai.learner import Learner
@@ -17,7 +17,7 @@ from self_supervised.vision.simclr import create_encoder, create_simclr_model, g
 from self_supervised.data import load_fashion_mnist, dls_from_arrays
 from self_supervised.evaluation import probe, ProbeCallback
 
-DEFAULTS = dict(name='default', arch='xresnet18', widen=0.5, stem_stride=2, stem_szs='32,32,64', epochs=8, bs=64, lr=1e-2, temp=0.2,
+DEFAULTS = dict(name='default', arch='xresnet18', widen=0.5, stem_stride=2, stem_szs='16,16,64', epochs=9, bs=64, lr=1e-2, temp=0.2,
                 min_scale=0.5, hidden=512, bn=1, probe_every=2, seed=0, threads=2, log='recipes.jsonl')
 
 def parse(argv):
