@@ -32,14 +32,11 @@ def digits():
 def transfer(out):
     "kNN / linear / few-label on digits of the run's encoder, a random one and raw pixels"
     import torch
-    from self_supervised.layers import create_encoder
+    from self_supervised.cli import load_encoder
     from self_supervised.evaluation import probe, RawPixels
-    cfg = json.loads((out/'config.json').read_text())
-    kw = {**({'widen': cfg['widen']} if cfg.get('widen') else {}), **({'stem_szs': (cfg['stem_width'],)*2+(64,)} if cfg.get('stem_width') else {})}
-    mk = lambda: create_encoder(cfg['arch'], n_in=1, stem_stride=cfg['stem_stride'], **kw)
-    enc = mk(); enc.load_state_dict(torch.load(out/'encoder.pth', map_location='cpu'))
+    enc = load_encoder(out)
     torch.manual_seed(0)
-    return {k:probe(e, *digits(), stats=([0.5],[0.5]), few_labels=10) for k,e in [('pretrained', enc), ('random init', mk()), ('raw pixels', RawPixels())]}
+    return {k:probe(e, *digits(), stats=([0.5],[0.5]), few_labels=10) for k,e in [('pretrained', enc), ('random init', load_encoder(out, weights=False)), ('raw pixels', RawPixels())]}
 
 def table(rows, indent='  '):
     print(f"{indent}{'':12} {'kNN':>7} {'linear':>7} {'few-label (10/class)':>22}")

@@ -14,7 +14,7 @@ from fastcore.all import *
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # raised by importing fastai
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'METHOD_LR', 'METHODS', 'UserError', 'pretrain', 'evaluate', 'main']
+__all__ = ['DEFAULTS', 'METHOD_LR', 'METHODS', 'UserError', 'pretrain', 'load_encoder', 'evaluate', 'main']
 
 # %% ../nbs/20_cli.ipynb #277e6cd1
 DEFAULTS = dict(epochs=9, bs=64, lr=1e-2, temp=0.2, projector_bn=1, min_scale=0.5, probe_every=2)   # the recipe of the default run, chosen by measurement (see below)
@@ -325,16 +325,24 @@ def pretrain(cfg):
     return rows
 
 # %% ../nbs/20_cli.ipynb #0be9bbe4
+def load_encoder(run, weights=True):
+    "The encoder of run directory `run`, built from its config.json, with the saved weights (or random ones if not `weights`)"
+    run = Path(run)
+    if not (run/'config.json').exists() or not (run/'encoder.pth').exists(): raise UserError(f"{run} is not a run directory (no config.json / encoder.pth)")
+    enc = _encoder(json.loads((run/'config.json').read_text()))
+    if weights: enc.load_state_dict(torch.load(run/'encoder.pth', map_location='cpu'))
+    return enc
+
 def evaluate(run, device=None, few_labels=10):
     "Probe the encoder saved in run directory `run` against a random encoder and raw pixels"
     run = Path(run)
-    if not (run/'config.json').exists() or not (run/'encoder.pth').exists(): raise UserError(f"{run} is not a run directory (no config.json / encoder.pth)")
+    enc = load_encoder(run)
     cfg = json.loads((run/'config.json').read_text())
     saved = 'cpu' if str(cfg['device']).startswith('cuda') and not torch.cuda.is_available() else cfg['device']
     cfg.update(device=_device(device) if device else saved, few_labels=few_labels)
     xtr,ytr,xte,yte = _load_data(cfg)
     if ytr is None: raise UserError("the run's data has no labels to probe")
-    enc = _encoder(cfg); enc.load_state_dict(torch.load(run/'encoder.pth', map_location='cpu')); enc.to(cfg['device'])
+    enc.to(cfg['device'])
     rows = {**_probe_rows({'pretrained': enc}, xtr, ytr, xte, yte, _stats(cfg), cfg), **_baselines(xtr, ytr, xte, yte, _stats(cfg), cfg)}
     _print_table(rows, few_labels=few_labels)
     return rows
