@@ -28,12 +28,13 @@ class WeightNormLinear(Module):
     def forward(self, x): return F.linear(x, self.g*F.normalize(self.v, dim=1))
 
 class DINOHead(Module):
-    "DINO head: MLP (GELU) to a `bottleneck_dim` bottleneck, L2 normalisation, weight-normalised linear layer to `out_dim` prototypes"
-    def __init__(self, in_dim, out_dim=4096, hidden_size=2048, bottleneck_dim=256, nlayers=3, norm_last_layer=True):
+    "DINO head: MLP (GELU, BatchNorm with `use_bn`) to a `bottleneck_dim` bottleneck, L2 normalisation, weight-normalised linear layer to `out_dim` prototypes"
+    def __init__(self, in_dim, out_dim=4096, hidden_size=2048, bottleneck_dim=256, nlayers=3, norm_last_layer=True, use_bn=False):
         if nlayers<1: raise ValueError(f"nlayers must be >= 1, got {nlayers}")
         sizes = [in_dim] + [hidden_size]*(nlayers-1) + [bottleneck_dim]
         layers = []
-        for i,(ni,no) in enumerate(zip(sizes[:-1], sizes[1:])): layers += [nn.Linear(ni, no)] + ([nn.GELU()] if i<nlayers-1 else [])
+        for i,(ni,no) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers += [nn.Linear(ni, no)] + ([nn.BatchNorm1d(no)]*use_bn + [nn.GELU()] if i<nlayers-1 else [])
         self.mlp = nn.Sequential(*layers)
         for m in self.mlp:
             if isinstance(m, nn.Linear): nn.init.trunc_normal_(m.weight, std=0.02); nn.init.zeros_(m.bias)
@@ -61,9 +62,9 @@ class DINOModel(MomentumModel):
     @property
     def out_dim(self): return self.head.last_layer.v.shape[0]
 
-def create_dino_model(encoder, out_dim=4096, hidden_size=2048, bottleneck_dim=256, nlayers=3, norm_last_layer=True):
+def create_dino_model(encoder, out_dim=4096, hidden_size=2048, bottleneck_dim=256, nlayers=3, norm_last_layer=True, use_bn=False):
     "DINO model: `encoder` and a `DINOHead` sized from the encoder's features"
-    return DINOModel(encoder, DINOHead(get_num_features(encoder), out_dim, hidden_size, bottleneck_dim, nlayers, norm_last_layer))
+    return DINOModel(encoder, DINOHead(get_num_features(encoder), out_dim, hidden_size, bottleneck_dim, nlayers, norm_last_layer, use_bn))
 
 def get_dino_aug_pipelines(num_crops=(2,4), crop_sizes=(224,96), min_scales=(0.25,0.05), max_scales=(1.,0.25), **kwargs):
     "DINO's multi-crop pipelines: `num_crops[0]` large crops then `num_crops[1]` small ones (see `get_multi_crop_aug_pipelines`)"
