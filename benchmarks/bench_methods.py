@@ -37,7 +37,7 @@ def _moco(enc, size):
 def _dino(enc, size):
     from self_supervised.vision.dino import create_dino_model, get_dino_aug_pipelines, DINO
     augs = get_dino_aug_pipelines((2,2), (size,size//2), (0.4,0.1), (1.,0.4), **AUG)
-    return create_dino_model(enc, out_dim=1024, hidden_size=256, bottleneck_dim=64),DINO(augs, m=0.99)
+    return create_dino_model(enc, out_dim=1024, hidden_size=256, bottleneck_dim=64, use_bn=True),DINO(augs, m=0.99)
 
 def _barlow_twins(enc, size):
     from self_supervised.vision.barlow_twins import create_barlow_twins_model, get_barlow_twins_aug_pipelines, BarlowTwins
@@ -58,7 +58,7 @@ METHODS = dict(
     yaware=dict(make=_yaware, lr=1e-2, y='area'),
     byol=dict(make=_byol, lr=3e-3),
     moco=dict(make=_moco, lr=1e-2),
-    dino=dict(make=_dino, lr=1e-2),
+    dino=dict(make=_dino, lr=3e-3),
     barlow_twins=dict(make=_barlow_twins, lr=1e-2),
     vicreg=dict(make=_vicreg, lr=1e-2),
     swav=dict(make=_swav, lr=1e-2),
