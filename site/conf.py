@@ -44,7 +44,8 @@ html_static_path = ['_static']
 html_css_files = ['custom.css']
 html_theme_options = dict(
     repository_url='https://github.com/self-supervised/self_supervised', path_to_docs='nbs', use_repository_button=False,
-    show_toc_level=2, navigation_with_keys=False, home_page_in_toc=True)
+    show_toc_level=2, navigation_with_keys=False, home_page_in_toc=True,
+    use_download_button=False)   # sources are not copied (html_copy_source=False): the button would link to a missing _sources/
 html_last_updated_fmt = None
 html_copy_source = False
 html_show_sourcelink = False
