@@ -7,7 +7,7 @@ during training), the training time, and appends the result as one JSON line to 
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/bench_recipes.py name=bs32 bs=32 epochs=8 threads=1   # two recipes side by side
 
 Defaults are the CLI's default SimCLR recipe (xresnet18, widen 0.5, stem_stride 2, stem widths 16,16,64, 9 epochs, bs 64, lr 1e-2,
-temp 0.2, min-scale 0.5, projector 512-128 with BatchNorm, channels_last); stem_szs is fastai's XResNet `stem_szs` (its own: 32,32,64).
+temp 0.3, colour-jitter strength 1.0 (jitter_s), min-scale 0.5, projector 512-128 with BatchNorm, channels_last); pool is the encoder's global pooling (catavgmax, avg, ...); stem_szs is fastai's XResNet `stem_szs` (its own: 32,32,64).
 """
 import json, sys, time, torch
 from fastai.learner import Learner
@@ -17,8 +17,8 @@ from self_supervised.vision.simclr import create_encoder, create_simclr_model, g
 from self_supervised.data import load_fashion_mnist, dls_from_arrays
 from self_supervised.evaluation import probe, ProbeCallback
 
-DEFAULTS = dict(name='default', arch='xresnet18', widen=0.5, stem_stride=2, stem_szs='16,16,64', epochs=9, bs=64, lr=1e-2, temp=0.2,
-                min_scale=0.5, hidden=512, bn=1, probe_every=2, seed=0, threads=2, log='recipes.jsonl')
+DEFAULTS = dict(name='default', arch='xresnet18', widen=0.5, stem_stride=2, stem_szs='16,16,64', epochs=9, bs=64, lr=1e-2, temp=0.3,
+                min_scale=0.5, hidden=512, bn=1, pool='catavgmax', jitter_s=1.0, probe_every=2, seed=0, threads=2, log='recipes.jsonl')
 
 def parse(argv):
     cfg = dict(DEFAULTS)
@@ -36,10 +36,10 @@ def main():
     xtr,ytr,xte,yte = d['x_train'][:,None],d['y_train'],d['x_test'][:,None],d['y_test']
     stats = [0.5],[0.5]
     enc = create_encoder(cfg['arch'], n_in=1, stem_stride=cfg['stem_stride'], widen=cfg['widen'],
-                         stem_szs=tuple(int(s) for s in cfg['stem_szs'].split(',')))
+                         stem_szs=tuple(int(s) for s in cfg['stem_szs'].split(',')), pool_type=cfg['pool'])
     rand = probe(enc, xtr, ytr, xte, yte, stats=stats)
     print(f"{cfg['name']}: random init  kNN {rand['knn_acc']:.4f}  linear {rand['linear_acc']:.4f}", flush=True)
-    augs = get_simclr_aug_pipelines(28, resize_scale=(cfg['min_scale'],1.), rotate=False, jitter=True, jitter_p=0.8, bw=False, blur=False, stats=stats)
+    augs = get_simclr_aug_pipelines(28, resize_scale=(cfg['min_scale'],1.), rotate=False, jitter=True, jitter_p=0.8, jitter_s=cfg['jitter_s'], bw=False, blur=False, stats=stats)
     model = create_simclr_model(enc, cfg['hidden'], 128, bn=bool(cfg['bn'])).to(memory_format=torch.channels_last)
     pc = ProbeCallback(every=cfg['probe_every'], stats=stats)
     learn = Learner(dls_from_arrays(xtr, ytr, x_valid=xte, y_valid=yte, bs=cfg['bs'], device='cpu'), model, cbs=[SimCLR(augs, temp=cfg['temp']), pc])

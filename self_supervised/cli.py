@@ -14,11 +14,12 @@ from fastcore.all import *
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # raised by importing fastai
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'METHOD_LR', 'METHODS', 'UserError', 'pretrain', 'load_encoder', 'evaluate', 'main']
+__all__ = ['DEFAULTS', 'METHOD_DEFAULTS', 'METHODS', 'UserError', 'pretrain', 'load_encoder', 'evaluate', 'main']
 
 # %% ../nbs/20_cli.ipynb #277e6cd1
-DEFAULTS = dict(epochs=9, bs=64, lr=1e-2, temp=0.2, projector_bn=1, min_scale=0.5, probe_every=2)   # the recipe of the default run, chosen by measurement (see below)
-METHOD_LR = dict(byol=3e-3, dino=3e-3)   # default --lr where a method's own differs (measured in their notebooks)
+DEFAULTS = dict(epochs=9, bs=64, lr=1e-2, temp=0.2, jitter_strength=0.6, projector_bn=1, min_scale=0.5, probe_every=2)   # every method's, unless below
+METHOD_DEFAULTS = dict(simclr=dict(temp=0.3, jitter_strength=1.0),   # the default run's recipe, chosen by measurement (see below)
+                       byol=dict(lr=3e-3), dino=dict(lr=3e-3))       # measured in their notebooks
 
 # %% ../nbs/20_cli.ipynb #01ce5a6c
 class UserError(Exception): "An error in the user's input: printed as one line, exit status 2"
@@ -43,7 +44,9 @@ def _parser():
     a.add_argument('--n-in', type=int, default=None)
     a.add_argument('--size', type=int, default=None, help='image size (default 28 on Fashion-MNIST, 64 on folders)')
     a.add_argument('--epochs', type=int, default=DEFAULTS['epochs']); a.add_argument('--bs', type=int, default=DEFAULTS['bs'])
-    a.add_argument('--lr', type=float, default=None, help=f"learning rate (default {DEFAULTS['lr']}; {METHOD_LR} for those methods)"); a.add_argument('--temp', type=float, default=DEFAULTS['temp'])
+    a.add_argument('--lr', type=float, default=None, help=f"learning rate (default {DEFAULTS['lr']}; per method: {METHOD_DEFAULTS})")
+    a.add_argument('--temp', type=float, default=None, help=f"temperature of the contrastive losses (default {DEFAULTS['temp']}; SimCLR 0.3)")
+    a.add_argument('--jitter-strength', type=float, default=None, help=f"colour-jitter strength s (SimCLR's): brightness, contrast, saturation 0.8·s, hue 0.2·s (default {DEFAULTS['jitter_strength']}; SimCLR 1.0)")
     a.add_argument('--projector-bn', type=int, default=DEFAULTS['projector_bn'], help='BatchNorm in the projector (1) or not (0)')
     a.add_argument('--min-scale', type=float, default=DEFAULTS['min_scale'], help='smallest crop area of RandomResizedCrop')
     a.add_argument('--kernel', default='gaussian'); a.add_argument('--bandwidth', default='scott')
@@ -129,7 +132,7 @@ def _yaware(cfg, enc, stats, dist_):
 def _aug_kwargs(cfg, stats):
     "Augmentation options shared by every method: SimCLR's, without colour for grey images and without blur below 32 px"
     color = cfg['n_in']==3
-    return dict(rotate=False, jitter=True, jitter_p=0.8, bw=color, bw_p=0.2, blur=cfg['size']>=32, blur_p=0.5, stats=stats)
+    return dict(rotate=False, jitter=True, jitter_p=0.8, jitter_s=cfg['jitter_strength'], bw=color, bw_p=0.2, blur=cfg['size']>=32, blur_p=0.5, stats=stats)
 
 def _multi_crop(cfg, stats, n_small):
     "Two large crops and `n_small` crops of half the size (DINO, SwAV)"
@@ -371,6 +374,7 @@ def _validate(cfg):
     _check(cfg['bs']>=2, f"--bs must be >= 2 (contrastive losses need negatives in the batch), got {cfg['bs']}")
     _check(math.isfinite(cfg['lr']) and cfg['lr']>0, f"--lr must be a number > 0, got {cfg['lr']}")
     _check(math.isfinite(cfg['temp']) and cfg['temp']>0, f"--temp must be a number > 0, got {cfg['temp']}")
+    _check(math.isfinite(cfg['jitter_strength']) and cfg['jitter_strength']>=0, f"--jitter-strength must be a number >= 0, got {cfg['jitter_strength']}")
     _check(0<cfg['min_scale']<=1, f"--min-scale must be in (0, 1], got {cfg['min_scale']}")
     _check(cfg['n_train'] is None or cfg['n_train']>=1, f"--n-train must be >= 1, got {cfg['n_train']}")
     _check(cfg['probe_every']>=1, f"--probe-every must be >= 1 (epochs between probes), got {cfg['probe_every']}")
@@ -404,7 +408,7 @@ def _config(args):
     if cfg.get('resume'):
         run = Path(cfg['resume'])
         if not (run/'config.json').exists(): raise UserError(f"--resume {run}: no config.json there")
-        old = {**dict(min_scale=.5, projector_bn=0, few_labels=10, keep_checkpoints=1, widen=None, stem_stride=None, stem_width=None, overwrite=False),
+        old = {**dict(min_scale=.5, projector_bn=0, jitter_strength=0.6, few_labels=10, keep_checkpoints=1, widen=None, stem_stride=None, stem_width=None, overwrite=False),
                **json.loads((run/'config.json').read_text())}   # configs of earlier versions
         if '--epochs' in sys.argv: _check(cfg['epochs']>=1, f"--epochs must be >= 1, got {cfg['epochs']}")
         old.update(resume=str(run), out=str(run), epochs=cfg['epochs'] if '--epochs' in sys.argv else old['epochs'])
@@ -414,7 +418,8 @@ def _config(args):
     if cfg['n_in'] is None: cfg['n_in'] = 1 if cfg['data'] is None else 3
     if cfg['size'] is None: cfg['size'] = 28 if cfg['data'] is None else 64
     if cfg['widen'] is None and is_fastai_arch(cfg['arch']): cfg['widen'] = 0.5
-    if cfg['lr'] is None: cfg['lr'] = METHOD_LR.get(cfg['method'], DEFAULTS['lr'])
+    for k in ('lr','temp','jitter_strength'):
+        if cfg[k] is None: cfg[k] = METHOD_DEFAULTS.get(cfg['method'], {}).get(k, DEFAULTS[k])
     _validate(cfg)
     if cfg['stem_stride'] is None and cfg['size']<=64: cfg['stem_stride'] = _default_stem_stride(cfg)
     if cfg['stem_width'] is None and cfg['size']<=64 and is_fastai_arch(cfg['arch']): cfg['stem_width'] = 16

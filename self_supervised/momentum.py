@@ -38,9 +38,7 @@ def _pair_tensors(teachers, students, kind):
     return ts,ss
 
 def _ema_(ts, ss, m):
-    if not ts or m==1: return
-    torch._foreach_mul_(ts, m)
-    torch._foreach_add_(ts, ss, alpha=1-m)
+    if ts and m<1: torch._foreach_lerp_(ts, ss, 1-m)   # θ_t + (1−m)(θ_s − θ_t): one pass over the teacher's memory
 
 @torch.no_grad()
 def ema_update_(teachers, students, m, buffers='own'):

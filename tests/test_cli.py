@@ -88,6 +88,8 @@ def folder(tmp_path):
     (['--lr', -1], "--lr must be a number > 0"),
     (['--lr', 'nan'], "--lr must be a number > 0"),
     (['--temp', 0], "--temp must be a number > 0"),
+    (['--jitter-strength', -1], "--jitter-strength must be a number >= 0"),
+    (['--jitter-strength', 'nan'], "--jitter-strength must be a number >= 0"),
     (['--device', 'cuda'], "no CUDA GPU is available"),
     (['--device', 'tpu'], "--device must be cpu, cuda"),
     (['--size', 4], "--size must be >= 8"),
