@@ -374,7 +374,7 @@ def _validate(cfg):
     _check(cfg['bs']>=2, f"--bs must be >= 2 (contrastive losses need negatives in the batch), got {cfg['bs']}")
     _check(math.isfinite(cfg['lr']) and cfg['lr']>0, f"--lr must be a number > 0, got {cfg['lr']}")
     _check(math.isfinite(cfg['temp']) and cfg['temp']>0, f"--temp must be a number > 0, got {cfg['temp']}")
-    _check(math.isfinite(cfg['jitter_strength']) and cfg['jitter_strength']>=0, f"--jitter-strength must be a number >= 0, got {cfg['jitter_strength']}")
+    _check(0<=cfg['jitter_strength']<=2.5, f"--jitter-strength must be a number in [0, 2.5] (hue 0.2·s is at most 0.5), got {cfg['jitter_strength']}")
     _check(0<cfg['min_scale']<=1, f"--min-scale must be in (0, 1], got {cfg['min_scale']}")
     _check(cfg['n_train'] is None or cfg['n_train']>=1, f"--n-train must be >= 1, got {cfg['n_train']}")
     _check(cfg['probe_every']>=1, f"--probe-every must be >= 1 (epochs between probes), got {cfg['probe_every']}")
