@@ -3,8 +3,10 @@
 `nbs/` stays the single source. Each build writes processed copies (git-ignored) into the Sphinx source folder:
 `index.ipynb`, `api/<module>.ipynb` for every module notebook, `tutorials/<name>.ipynb` for every `3x_tutorial.*` notebook.
 Cells are executed by myst-nb during the build, so hidden cells (`#| hide`, `#| export`) are kept, only tagged to be removed
-from the page."""
+from the page. A quick build (`execute` globs, SITE_EXECUTE in conf.py) runs every cell only in the notebooks it names; the others
+run their exported code and `show_doc` cells, which make the API reference, and show their other cells without outputs."""
 import hashlib, json, re
+from functools import partial
 from pathlib import Path
 from fastcore.basics import AttrDict
 from nbdev.process import NBProcessor
@@ -24,15 +26,19 @@ class _Doc:
 def show_doc(sym, **kw): return _Doc(sym, **kw)
 _mpl.rcParams['figure.dpi'] = 80"""
 
-def _setup_cell(lib_hash):
-    "Hidden first cell: `show_doc`, and the library's hash so that jupyter-cache re-executes when the library changes"
+def _setup_cell(lib_hash, api_only=False):
+    "Hidden first cell: `show_doc`, and the library's hash (and the mode) so that jupyter-cache re-executes when either changes"
+    mode = '; API cells only' if api_only else ''
     return dict(cell_type='code', id='ss-setup', execution_count=None, outputs=[], metadata=dict(tags=['remove-cell']),
-                source=f"# self_supervised sources: {lib_hash}\n{_SETUP}")
+                source=f"# self_supervised sources: {lib_hash}{mode}\n{_SETUP}")
 
-def tag_directives(cell):
-    "Translate nbdev's `#|` directives of a code cell into myst-nb tags (the cell still runs unless `eval: false`)"
+_api_cells = {'export', 'exporti'}
+
+def tag_directives(cell, api_only=False):
+    "Translate nbdev's `#|` directives of a code cell into myst-nb tags (the cell still runs unless `eval: false`, or `api_only` and it is not API)"
     if cell.cell_type!='code': return
     d,tags = cell.directives_,set(cell.metadata.get('tags', []))
+    if api_only and not (d.keys() & _api_cells or _is_showdoc(cell)): tags.add('skip-execution')
     if (d.keys() & _remove_cell) or d.get('include', '')=='false': tags.add('remove-cell')
     if _is_showdoc(cell) or d.get('echo', '')=='false': tags.add('remove-input')
     if d.get('output', '')=='false': tags.add('remove-output')
@@ -47,13 +53,13 @@ def _clean(cell, i):
     if c['cell_type']=='code': c.update(outputs=[], execution_count=None)
     return c
 
-def process_nb(src, lib_hash, extra_md=None):
-    "Processed notebook dict of the nbdev notebook `src`"
-    p = NBProcessor(src, procs=[populate_language, add_show_docs, strip_ansi, hide_line, rm_header_dash, clean_magics, tag_directives],
-                    rm_directives=True)
+def process_nb(src, lib_hash, extra_md=None, api_only=False):
+    "Processed notebook dict of the nbdev notebook `src` (`api_only`: only its exported code and `show_doc` cells run)"
+    p = NBProcessor(src, procs=[populate_language, add_show_docs, strip_ansi, hide_line, rm_header_dash, clean_magics,
+                                partial(tag_directives, api_only=api_only)], rm_directives=True)
     p.process()
     cells = [_clean(c, i) for i,c in enumerate(p.nb.cells) if c.get('source') is not None]
-    cells.insert(1 if cells and cells[0]['cell_type']=='markdown' else 0, _setup_cell(lib_hash))
+    cells.insert(1 if cells and cells[0]['cell_type']=='markdown' else 0, _setup_cell(lib_hash, api_only))
     if extra_md: cells.append(dict(cell_type='markdown', id='ss-toc', metadata={}, source=extra_md))
     meta = dict(p.nb.get('metadata', {})); meta['kernelspec'] = _kernelspec
     meta.setdefault('language_info', dict(name='python'))
@@ -74,10 +80,12 @@ def library_hash(lib):
 def _toctree(caption, pages):
     return f"```{{toctree}}\n:hidden:\n:caption: {caption}\n:maxdepth: 1\n\n" + '\n'.join(pages) + "\n```\n"
 
-def stage_notebooks(nbs, dest, lib, only=None):
-    "Write the processed notebooks of `nbs` (those matching one of the globs `only`, if given) into Sphinx source folder `dest`"
+def _matches(f, globs): return any(f.match(g) for g in globs)
+
+def stage_notebooks(nbs, dest, lib, only=None, execute=None):
+    "Write the processed notebooks of `nbs` (those matching a glob of `only`, if given) into Sphinx source folder `dest`; those not matching a glob of `execute` (if given) run only their API cells"
     nbs,dest = Path(nbs),Path(dest)
-    srcs = sorted(f for f in nbs.glob('*.ipynb') if not f.name.startswith('_') and (not only or any(f.match(g) for g in only)))
+    srcs = sorted(f for f in nbs.glob('*.ipynb') if not f.name.startswith('_') and (not only or _matches(f, only)))
     pages = {f:page_name(f) for f in srcs}
     api = [p for p in pages.values() if p.startswith('api/')]
     tut = [p for p in pages.values() if p.startswith('tutorials/')]
@@ -87,7 +95,7 @@ def stage_notebooks(nbs, dest, lib, only=None):
         for old in (dest/sub).glob('*.ipynb'):
             if old not in [dest/f'{p}.ipynb' for p in pages.values()]: old.unlink()
     for f,page in pages.items():
-        nb = process_nb(f, lib_hash, index_md if page=='index' else None)
+        nb = process_nb(f, lib_hash, index_md if page=='index' else None, api_only=bool(execute) and not _matches(f, execute))
         out = dest/f'{page}.ipynb'
         out.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(nb, indent=1, ensure_ascii=False)+'\n'
