@@ -28,6 +28,10 @@ class _Parser(argparse.ArgumentParser):
     "argparse whose errors are one line, like the command's own"
     def error(self, message): raise UserError(message)
 
+def _method_defaults(k):
+    "The methods whose default for option `k` is not the common one, for the help text (read from METHOD_DEFAULTS)"
+    return ', '.join(f"{m} {d[k]}" for m,d in METHOD_DEFAULTS.items() if k in d)
+
 def _parser():
     p = _Parser(prog='self_supervised', description='Self-supervised pretraining with fastai')
     sub = p.add_subparsers(dest='cmd', required=True, parser_class=_Parser)
@@ -45,8 +49,8 @@ def _parser():
     a.add_argument('--size', type=int, default=None, help='image size (default 28 on Fashion-MNIST, 64 on folders)')
     a.add_argument('--epochs', type=int, default=DEFAULTS['epochs']); a.add_argument('--bs', type=int, default=DEFAULTS['bs'])
     a.add_argument('--lr', type=float, default=None, help=f"learning rate (default {DEFAULTS['lr']}; per method: {METHOD_DEFAULTS})")
-    a.add_argument('--temp', type=float, default=None, help=f"temperature of the contrastive losses (default {DEFAULTS['temp']}; SimCLR 0.3)")
-    a.add_argument('--jitter-strength', type=float, default=None, help=f"colour-jitter strength s (SimCLR's): brightness, contrast, saturation 0.8·s, hue 0.2·s (default {DEFAULTS['jitter_strength']}; SimCLR 1.0)")
+    a.add_argument('--temp', type=float, default=None, help=f"temperature of the contrastive losses (default {DEFAULTS['temp']}; {_method_defaults('temp')})")
+    a.add_argument('--jitter-strength', type=float, default=None, help=f"colour-jitter strength s (SimCLR's): brightness, contrast, saturation 0.8·s, hue 0.2·s (default {DEFAULTS['jitter_strength']}; {_method_defaults('jitter_strength')})")
     a.add_argument('--projector-bn', type=int, default=DEFAULTS['projector_bn'], help='BatchNorm in the projector (1) or not (0)')
     a.add_argument('--min-scale', type=float, default=DEFAULTS['min_scale'], help='smallest crop area of RandomResizedCrop')
     a.add_argument('--kernel', default='gaussian'); a.add_argument('--bandwidth', default='scott')
