@@ -245,12 +245,31 @@ def _fmt(v): return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 def _unwrap(m): return getattr(m, 'module', m)
 
+def _loop_state(learn):
+    "What the next epoch depends on beyond model and optimiser: every random generator (Python, NumPy, torch, CUDA, each loader's shuffling) and the smoothed loss"
+    import random
+    sl = learn.recorder.smooth_loss
+    return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
+                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                loaders=[dl.rng.getstate() for dl in learn.dls.loaders], smooth_loss=(sl.count, sl.val))
+
+def _set_loop_state(learn, s):
+    import random
+    random.setstate(s['python']); np.random.set_state(s['numpy']); torch.set_rng_state(s['torch'])
+    if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
+    for dl,st in zip(learn.dls.loaders, s['loaders']): dl.rng.setstate(st)
+    learn.recorder.smooth_loss.count,learn.recorder.smooth_loss.val = s['smooth_loss']
+
+def _loop_file(run, epoch, rank): return Path(run)/f'loop_{epoch}_rank{rank}.pth'
+
 from fastai.callback.core import Callback
 class _RunDirectory(Callback):
-    "After each trained epoch: progress, metrics, learner checkpoint and encoder, written atomically; old checkpoints removed"
+    "After each trained epoch: progress, metrics, learner checkpoint, loop state and encoder, written atomically; old checkpoints removed"
     order = 90
-    def __init__(self, run, probe, state, keep=1, lines=False): store_attr()
+    def __init__(self, run, probe, state, keep=1, lines=False, start=0, loop=None): store_attr()
     def before_fit(self): self.last_iter,self.t0 = self.learn.train_iter,time.time()
+    def before_epoch(self):
+        if self.loop is not None and self.epoch==self.start: _set_loop_state(self.learn, self.loop)   # as in the uninterrupted run
     def after_epoch(self):
         from fastai.learner import save_model
         from self_supervised.dist import get_rank
@@ -260,6 +279,7 @@ class _RunDirectory(Callback):
         row = dict(epoch=self.epoch, **{k:(v if isinstance(v, str) or v is None else float(v)) for k,v in zip(names, vals)})
         if not all(math.isfinite(v) for v in row.values() if isinstance(v, float)):
             raise FloatingPointError(f"the loss is not finite after epoch {self.epoch+1}: {row}")
+        _atomic_write(_loop_file(self.run, self.epoch, get_rank()), lambda t: torch.save(_loop_state(self.learn), t))   # every rank its own
         if get_rank()!=0: return
         if self.lines: print(f"epoch {self.epoch+1}/{self.n_epoch}  " + '  '.join(f"{k} {_fmt(v)}" for k,v in row.items() if k!='epoch'), flush=True)
         self.state['rows'].append(row)
@@ -268,12 +288,14 @@ class _RunDirectory(Callback):
         _write_csv(self.run/'metrics.csv', self.state['rows'])
         _atomic_write(self.run/f'model_{self.epoch}.pth', lambda t: save_model(t, self.learn.model, self.learn.opt, with_opt=True))
         _atomic_write(self.run/'encoder.pth', lambda t: torch.save(_unwrap(self.learn.model).encoder.state_dict(), t))
-        for _,f in _checkpoints(self.run)[:-self.keep]: f.unlink()
+        for e,f in _checkpoints(self.run)[:-self.keep]:
+            f.unlink()
+            for r in self.run.glob(f'loop_{e}_rank*.pth'): r.unlink(missing_ok=True)
 
 # %% ../nbs/20_cli.ipynb #465ac160
 def _resume_state(run):
     "Epoch to start from and the saved progress, truncated to the newest complete checkpoint"
-    for f in run.glob('*.tmp'): f.unlink()                           # partial writes of a killed run
+    for f in run.glob('*.tmp'): f.unlink(missing_ok=True)                         # partial writes of a killed run
     ck = _checkpoints(run)
     if not ck: return 0,None
     e,_ = ck[-1]
@@ -291,13 +313,16 @@ def pretrain(cfg):
     from self_supervised.augmentations import save_views
     from self_supervised.dist import distrib_kwargs, get_rank
     run = Path(cfg['out'])
-    run.mkdir(parents=True, exist_ok=True)
     set_seed(cfg['seed'], reproducible=True)
     xtr,ytr,xte,yte = _load_data(cfg)
     learn,augs,stats = _learner(cfg, xtr, ytr, xte, yte, run)
+    run.mkdir(parents=True, exist_ok=True)                        # only once the data and model are valid: an error leaves no empty run
     start,state = _resume_state(run) if cfg.get('resume') else (0,None)
+    loop = None
     if start:
         learn.load(f'model_{start-1}', with_opt=True)
+        fn = _loop_file(run, start-1, get_rank())
+        loop = torch.load(fn, weights_only=False) if fn.exists() else None   # runs of earlier versions have none
         print(f"resuming {run} after epoch {start}")
     probe = next(c for c in learn.cbs if type(c).__name__=='ProbeCallback')
     state = state or dict(rows=[], probe=[], epochs_done=0)
@@ -316,7 +341,7 @@ def pretrain(cfg):
             with ctx:
                 if start<cfg['epochs']:
                     learn.fit_one_cycle(cfg['epochs'], cfg['lr'], start_epoch=start,
-                                        cbs=[_RunDirectory(run, probe, state, keep=cfg.get('keep_checkpoints', 1), lines=lines)])
+                                        cbs=[_RunDirectory(run, probe, state, keep=cfg.get('keep_checkpoints', 1), lines=lines, start=start, loop=loop)])
     except FloatingPointError as e: raise UserError(f"training diverged: {e}; lower --lr (now {cfg['lr']})")
     secs = time.time()-t0
     if get_rank()!=0: return None

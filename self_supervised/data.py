@@ -30,7 +30,7 @@ def read_idx(fn):
     if data[:2]!=b'\0\0': raise ValueError(f"{fn} is not an IDX file")
     nd = data[3]
     shape = tuple(int.from_bytes(data[4+4*i:8+4*i], 'big') for i in range(nd))
-    return np.frombuffer(data, dtype=np.uint8, offset=4+4*nd).reshape(shape)
+    return np.frombuffer(bytearray(data), dtype=np.uint8, offset=4+4*nd).reshape(shape)   # writable, as torch expects
 
 # %% ../nbs/05_data.ipynb #aecef686
 def _subset_path():

@@ -1,5 +1,5 @@
 """The command line end to end, in subprocesses, on a few batches of the embedded data."""
-import json, os, signal, subprocess, sys, time, pytest
+import json, os, shutil, signal, subprocess, sys, time, pytest, torch
 import numpy as np, pandas as pd
 from pathlib import Path
 from PIL import Image
@@ -65,6 +65,26 @@ def test_resume_after_sigkill(tmp_path):
     assert f'after epoch {done+1}' in r.stdout
     assert _epochs(out)==[0,1,2] and json.loads((out/'metrics.json').read_text())['epochs_done']==3
     assert not list(out.glob('*.tmp')) and sorted(f.name for f in out.glob('model_*.pth'))==['model_2.pth']
+    assert sorted(f.name for f in out.glob('loop_*.pth'))==['loop_2_rank0.pth']              # removed with their checkpoints
+
+@pytest.mark.parametrize('method', ['moco', 'dino'])
+def test_resume_continues_exactly(method, tmp_path):
+    "Resumed after its first epoch, a run ends with the same weights (teacher, queue, centre included) as the uninterrupted run"
+    a,b = tmp_path/'a',tmp_path/'b'
+    r = run('pretrain', '--method', method, *TINY, '--epochs', 2, '--keep-checkpoints', 2, '--out', a)
+    assert r.returncode==0, r.stderr[-3000:]
+    b.mkdir()
+    for f in ['config.json', 'metrics.json', 'model_0.pth', *[f.name for f in a.glob('loop_0*')]]: shutil.copy(a/f, b/f)   # as if killed after epoch 1
+    r = run('pretrain', '--resume', b)
+    assert r.returncode==0 and 'after epoch 1' in r.stdout, r.stderr[-3000:]
+    wa,wb = [torch.load(d/'model_1.pth', weights_only=False)['model'] for d in (a,b)]
+    assert wa.keys()==wb.keys()
+    differ = [k for k in wa if not torch.equal(wa[k], wb[k])]
+    assert not differ, f"{len(differ)} of {len(wa)} tensors differ, e.g. {differ[:3]}"
+    ma,mb = [json.loads((d/'metrics.json').read_text()) for d in (a,b)]
+    assert [{k:v for k,v in r.items() if k!='time'} for r in ma['rows']]==[{k:v for k,v in r.items() if k!='time'} for r in mb['rows']]
+    assert ma['probe']==mb['probe'] and ma['summary']==mb['summary']
+    assert sorted(f.name for f in b.glob('loop_*'))==['loop_0_rank0.pth', 'loop_1_rank0.pth']   # one per checkpoint kept (2 here)
 
 @pytest.fixture
 def folder(tmp_path):
@@ -113,16 +133,18 @@ def test_user_errors(args, msg, tmp_path):
     assert r.returncode==2, r.stdout[-2000:] + r.stderr[-2000:]
     assert msg in r.stderr and 'Traceback' not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines())==1, r.stderr
+    assert not (tmp_path/'run').exists()                                     # an error leaves no empty run directory behind
 
 def test_folder_errors_and_run(folder):
-    r = run('pretrain', '--data', folder/'empty', '--epochs', 1)
+    r = run('pretrain', '--data', folder/'empty', '--epochs', 1, '--out', folder/'failed')
     assert r.returncode==2 and 'no image files' in r.stderr
-    r = run('pretrain', '--data', folder/'imgs', '--labels', folder/'labels.csv', '--y', 'weight', '--method', 'yaware', '--epochs', 1)
+    r = run('pretrain', '--data', folder/'imgs', '--labels', folder/'labels.csv', '--y', 'weight', '--method', 'yaware', '--epochs', 1, '--out', folder/'failed')
     assert r.returncode==2 and "y column 'weight'" in r.stderr
-    r = run('pretrain', '--data', folder/'imgs', '--labels', folder/'labels.csv', '--y', 'name', '--method', 'yaware', '--epochs', 1)
+    r = run('pretrain', '--data', folder/'imgs', '--labels', folder/'labels.csv', '--y', 'name', '--method', 'yaware', '--epochs', 1, '--out', folder/'failed')
     assert r.returncode==2 and "must be numeric" in r.stderr
-    r = run('pretrain', '--data', folder/'imgs', '--labels', folder/'header_only.csv', '--y', 'age', '--method', 'yaware', '--epochs', 1)
+    r = run('pretrain', '--data', folder/'imgs', '--labels', folder/'header_only.csv', '--y', 'age', '--method', 'yaware', '--epochs', 1, '--out', folder/'failed')
     assert r.returncode==2 and "header but no rows" in r.stderr and 'Traceback' not in r.stderr
+    assert not (folder/'failed').exists()
     r = run('pretrain', '--data', folder/'imgs', '--size', 32, '--bs', 4, '--epochs', 1, '--arch', 'resnet18', '--out', folder/'run')
     assert r.returncode==0, r.stderr[-3000:]
     assert 'skipped 1 unreadable' in r.stdout
