@@ -248,16 +248,18 @@ def _unwrap(m): return getattr(m, 'module', m)
 def _loop_state(learn):
     "What the next epoch depends on beyond model and optimiser: every random generator (Python, NumPy, torch, CUDA, each loader's shuffling) and the smoothed loss"
     import random
+    from self_supervised.dist import unwrap_dl
     sl = learn.recorder.smooth_loss
     return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                loaders=[dl.rng.getstate() for dl in learn.dls.loaders], smooth_loss=(sl.count, sl.val))
+                loaders=[unwrap_dl(dl).rng.getstate() for dl in learn.dls.loaders], smooth_loss=(sl.count, sl.val))
 
 def _set_loop_state(learn, s):
     import random
+    from self_supervised.dist import unwrap_dl
     random.setstate(s['python']); np.random.set_state(s['numpy']); torch.set_rng_state(s['torch'])
     if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
-    for dl,st in zip(learn.dls.loaders, s['loaders']): dl.rng.setstate(st)
+    for dl,st in zip(learn.dls.loaders, s['loaders']): unwrap_dl(dl).rng.setstate(st)
     learn.recorder.smooth_loss.count,learn.recorder.smooth_loss.val = s['smooth_loss']
 
 def _loop_file(run, epoch, rank): return Path(run)/f'loop_{epoch}_rank{rank}.pth'
@@ -272,15 +274,15 @@ class _RunDirectory(Callback):
         if self.loop is not None and self.epoch==self.start: _set_loop_state(self.learn, self.loop)   # as in the uninterrupted run
     def after_epoch(self):
         from fastai.learner import save_model
-        from self_supervised.dist import get_rank
+        from fastai.torch_core import rank_distrib
         if self.learn.train_iter==self.last_iter: return            # an epoch skipped by --resume
         self.last_iter = self.learn.train_iter
         names,vals = self.recorder.metric_names[1:], self.recorder.log[1:]
         row = dict(epoch=self.epoch, **{k:(v if isinstance(v, str) or v is None else float(v)) for k,v in zip(names, vals)})
         if not all(math.isfinite(v) for v in row.values() if isinstance(v, float)):
             raise FloatingPointError(f"the loss is not finite after epoch {self.epoch+1}: {row}")
-        _atomic_write(_loop_file(self.run, self.epoch, get_rank()), lambda t: torch.save(_loop_state(self.learn), t))   # every rank its own
-        if get_rank()!=0: return
+        _atomic_write(_loop_file(self.run, self.epoch, rank_distrib()), lambda t: torch.save(_loop_state(self.learn), t))   # every rank its own
+        if rank_distrib()!=0: return
         if self.lines: print(f"epoch {self.epoch+1}/{self.n_epoch}  " + '  '.join(f"{k} {_fmt(v)}" for k,v in row.items() if k!='epoch'), flush=True)
         self.state['rows'].append(row)
         self.state.update(epochs_done=self.epoch+1, probe=self.probe.history)
@@ -311,7 +313,8 @@ def pretrain(cfg):
     from fastai.callback.schedule import fit_one_cycle  # noqa: patches Learner
     from fastai.callback.progress import ProgressCallback
     from self_supervised.augmentations import save_views
-    from self_supervised.dist import distrib_kwargs, get_rank
+    from fastai.torch_core import rank_distrib   # the launcher's RANK: right before the process group exists too
+    from self_supervised.dist import distrib_kwargs
     run = Path(cfg['out'])
     set_seed(cfg['seed'], reproducible=True)
     xtr,ytr,xte,yte = _load_data(cfg)
@@ -321,13 +324,13 @@ def pretrain(cfg):
     loop = None
     if start:
         learn.load(f'model_{start-1}', with_opt=True)
-        fn = _loop_file(run, start-1, get_rank())
+        fn = _loop_file(run, start-1, rank_distrib())
         loop = torch.load(fn, weights_only=False) if fn.exists() else None   # runs of earlier versions have none
         print(f"resuming {run} after epoch {start}")
     probe = next(c for c in learn.cbs if type(c).__name__=='ProbeCallback')
     state = state or dict(rows=[], probe=[], epochs_done=0)
     probe.history = state['probe']
-    if get_rank()==0:
+    if rank_distrib()==0:
         (run/'config.json').write_text(json.dumps(cfg, indent=2))
         save_views(TensorImage(torch.as_tensor(xtr[:6]).float()/255), augs, run/'augmentations.png', n=6)
         if ytr is not None and 'baselines' not in state: state['baselines'] = _baselines(xtr, ytr, xte, yte, stats, cfg)
@@ -344,7 +347,7 @@ def pretrain(cfg):
                                         cbs=[_RunDirectory(run, probe, state, keep=cfg.get('keep_checkpoints', 1), lines=lines, start=start, loop=loop)])
     except FloatingPointError as e: raise UserError(f"training diverged: {e}; lower --lr (now {cfg['lr']})")
     secs = time.time()-t0
-    if get_rank()!=0: return None
+    if rank_distrib()!=0: return None
     _atomic_write(run/'encoder.pth', lambda t: torch.save(_unwrap(learn.model).encoder.state_dict(), t))
     rows = None
     if ytr is not None:

@@ -10,7 +10,7 @@ import torch, torch.distributed as dist
 from fastcore.all import *
 
 # %% auto #0
-__all__ = ['is_dist', 'get_rank', 'get_world_size', 'gather_with_grad', 'gather_no_grad', 'distrib_kwargs']
+__all__ = ['is_dist', 'get_rank', 'get_world_size', 'gather_with_grad', 'gather_no_grad', 'unwrap_dl', 'distrib_kwargs']
 
 # %% ../nbs/03_dist.ipynb #30bd9b64
 def is_dist():
@@ -65,6 +65,11 @@ def _broadcast(self:DistributedDL, t, rank):
     t = torch.tensor(t, dtype=torch.long, device=dev)
     dist.broadcast(t, rank)
     return t.cpu().tolist()
+
+# %% ../nbs/03_dist.ipynb #ecc8f46c
+def unwrap_dl(dl):
+    "The loader that a fastai `DistributedDL` wraps (it holds the data and shuffles them), or `dl` itself"
+    return dl.dl if isinstance(dl, DistributedDL) else dl
 
 # %% ../nbs/03_dist.ipynb #3fee5a18
 def distrib_kwargs():

@@ -10,6 +10,7 @@ import math
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.all import *
 from fastai.callback.core import Callback
+from .dist import unwrap_dl, get_rank
 from fastai.torch_core import TensorImage, to_device
 
 # %% auto #0
@@ -120,9 +121,9 @@ def uniformity(z, t=2):
 
 # %% ../nbs/06_evaluation.ipynb #3572dedc
 def _dl_tensors(dl, max_items=None):
-    "All `(x, y)` of a DataLoader, without shuffling, on the CPU (y None if unlabelled)"
+    "All `(x, y)` of a DataLoader (all processes' data under `distrib_ctx`), without shuffling, on the CPU (y None if unlabelled)"
     xs,ys,n = [],[],0
-    for b in dl.new(shuffle=False, drop_last=False):
+    for b in unwrap_dl(dl).new(shuffle=False, drop_last=False):
         xs.append(b[0].as_subclass(torch.Tensor).cpu())
         if len(b)>1: ys.append(b[1].as_subclass(torch.Tensor).cpu())
         n += len(b[0])
@@ -167,7 +168,7 @@ class ProbeCallback(Callback):
         enc = getattr(self.learn.model, 'module', self.learn.model).encoder
         res = dict(epoch=self.epoch, **probe(enc, *self.data, stats=self.stats, k=self.k, linear=self.linear))
         self.history.append(res)
-        if self.verbose: print('probe ' + ' '.join(f"{k}={v:.4f}" if isinstance(v,float) else f"{k}={v}" for k,v in res.items()))
+        if self.verbose and get_rank()==0: print('probe ' + ' '.join(f"{k}={v:.4f}" if isinstance(v,float) else f"{k}={v}" for k,v in res.items()))
 
 def plot_probes(history, fn=None, title='probe', baselines=None):
     "Plot the figures of `ProbeCallback.history` against epochs, with `baselines` ({name: figures}) as horizontal lines; saved to `fn` if given"

@@ -86,6 +86,25 @@ def test_resume_continues_exactly(method, tmp_path):
     assert ma['probe']==mb['probe'] and ma['summary']==mb['summary']
     assert sorted(f.name for f in b.glob('loop_*'))==['loop_0_rank0.pth', 'loop_1_rank0.pth']   # one per checkpoint kept (2 here)
 
+def torchrun(*args, n=2):
+    env = {**ENV, 'OMP_NUM_THREADS': '1'}
+    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={n}', '-m', 'self_supervised', *map(str, args)],
+                          capture_output=True, text=True, timeout=600, env=env)
+
+def test_pretrain_under_torchrun_resumes_exactly(tmp_path):
+    "The command under torchrun (2 processes, gloo): probes, summary, one loop state per rank; resumed after epoch 1 it ends as the uninterrupted run"
+    a,b = tmp_path/'a',tmp_path/'b'
+    r = torchrun('pretrain', '--n-train', 256, '--bs', 32, '--probe-every', 1, '--few-labels', 1, '--epochs', 2, '--keep-checkpoints', 2, '--out', a)
+    assert r.returncode==0, r.stderr[-3000:]
+    assert r.stdout.count('probe epoch=1')==1 and 'raw pixels' in r.stdout                      # printed by rank 0 only
+    assert sorted(f.name for f in a.glob('loop_1_*'))==['loop_1_rank0.pth', 'loop_1_rank1.pth']
+    b.mkdir()
+    for f in ['config.json', 'metrics.json', 'model_0.pth', 'loop_0_rank0.pth', 'loop_0_rank1.pth']: shutil.copy(a/f, b/f)
+    r = torchrun('pretrain', '--resume', b)
+    assert r.returncode==0 and 'after epoch 1' in r.stdout, r.stderr[-3000:]
+    wa,wb = [torch.load(d/'model_1.pth', weights_only=False)['model'] for d in (a,b)]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
 @pytest.fixture
 def folder(tmp_path):
     rng = np.random.default_rng(0)
