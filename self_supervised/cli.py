@@ -17,6 +17,7 @@ warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', ca
 __all__ = ['DEFAULTS', 'METHOD_DEFAULTS', 'METHODS', 'UserError', 'pretrain', 'load_encoder', 'evaluate', 'main']
 
 # %% ../nbs/20_cli.ipynb #277e6cd1
+_PROBE_ITEMS = 5000   # images of each split that the probes during training use (the final summary uses all)
 DEFAULTS = dict(epochs=9, bs=64, lr=1e-2, temp=0.2, jitter_strength=0.6, projector_bn=1, min_scale=0.5, probe_every=2)   # every method's, unless below
 METHOD_DEFAULTS = dict(simclr=dict(temp=0.3, jitter_strength=1.0),   # the default run's recipe, chosen by measurement (see below)
                        byol=dict(lr=3e-3), dino=dict(lr=3e-3))       # measured in their notebooks
@@ -184,7 +185,7 @@ def _learner(cfg, xtr, ytr, xte, yte, run):
     stats = _stats(cfg)
     model,cb = METHODS[cfg['method']](cfg, enc, stats, int(os.environ.get('WORLD_SIZE', 1))>1)
     model = model.to(memory_format=torch.channels_last)   # about 25 % faster convolutions on CPU (oneDNN)
-    probe = ProbeCallback(every=cfg['probe_every'], stats=stats, max_items=5000)
+    probe = ProbeCallback(every=cfg['probe_every'], stats=stats, max_items=_PROBE_ITEMS)
     learn = Learner(dls, model, path=run, model_dir='.', cbs=[cb, probe])
     return learn,cb.aug_pipelines,stats
 
@@ -333,7 +334,11 @@ def pretrain(cfg):
     if rank_distrib()==0:
         (run/'config.json').write_text(json.dumps(cfg, indent=2))
         save_views(TensorImage(torch.as_tensor(xtr[:6]).float()/255), augs, run/'augmentations.png', n=6)
-        if ytr is not None and 'baselines' not in state: state['baselines'] = _baselines(xtr, ytr, xte, yte, stats, cfg)
+        if ytr is not None and 'baselines' not in state:
+            state['baselines'] = _baselines(xtr, ytr, xte, yte, stats, cfg)
+            n = _PROBE_ITEMS                                        # the probes during training see the first n images of each split:
+            state['probe_baselines'] = (state['baselines'] if len(xtr)<=n and len(xte)<=n   # their reference lines are measured there too
+                                        else _baselines(xtr[:n], ytr[:n], xte[:n], yte[:n], stats, cfg))
     lines = not sys.stdout.isatty()
     if lines: learn.remove_cb(ProgressCallback); learn.logger = noop
     t0 = time.time()
@@ -353,7 +358,7 @@ def pretrain(cfg):
     if ytr is not None:
         rows = {**_probe_rows({'pretrained': _unwrap(learn.model).encoder}, xtr, ytr, xte, yte, stats, cfg), **state['baselines']}
         _print_table(rows, state['rows'][-1]['train_loss'] if state['rows'] else None, cfg.get('few_labels', 10))
-    _plots(state['rows'], probe.history, state.get('baselines'), run)
+    _plots(state['rows'], probe.history, state.get('probe_baselines', state.get('baselines')), run)
     state.update(summary=rows, train_seconds=state.get('train_seconds', 0)+secs)
     _write_json(run/'metrics.json', state)
     print(f"\nrun directory: {run}  ({secs:.0f} s of training)")
