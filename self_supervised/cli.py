@@ -6,7 +6,7 @@ Docs: https://self-supervised.github.io/self_supervised/cli.html.md"""
 
 # %% ../nbs/20_cli.ipynb #3998b34c
 from __future__ import annotations
-import argparse, json, math, os, shutil, sys, time, warnings
+import argparse, json, math, os, random, shutil, sys, time, warnings
 from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, torch
@@ -14,13 +14,14 @@ from fastcore.all import *
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # raised by importing fastai
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'METHOD_DEFAULTS', 'METHODS', 'UserError', 'pretrain', 'load_encoder', 'evaluate', 'main']
+__all__ = ['DEFAULTS', 'METHOD_DEFAULTS', 'METHODS', 'UserError', 'input_stats', 'create_method_model', 'pretrain',
+           'load_encoder', 'evaluate', 'method_config', 'main']
 
 # %% ../nbs/20_cli.ipynb #277e6cd1
 _PROBE_ITEMS = 5000   # images of each split that the probes during training use (the final summary uses all)
 DEFAULTS = dict(epochs=9, bs=64, lr=1e-2, temp=0.2, jitter_strength=0.6, projector_bn=1, min_scale=0.5, probe_every=2)   # every method's, unless below
 METHOD_DEFAULTS = dict(simclr=dict(temp=0.3, jitter_strength=1.0),   # the default run's recipe, chosen by measurement (see below)
-                       byol=dict(lr=3e-3), dino=dict(lr=3e-3))       # measured in their notebooks
+                       dino=dict(lr=3e-3), vicreg=dict(lr=5e-3))     # measured in short runs (tests/test_methods_learn.py)
 
 # %% ../nbs/20_cli.ipynb #01ce5a6c
 class UserError(Exception): "An error in the user's input: printed as one line, exit status 2"
@@ -54,6 +55,7 @@ def _parser():
     a.add_argument('--jitter-strength', type=float, default=None, help=f"colour-jitter strength s (SimCLR's): brightness, contrast, saturation 0.8·s, hue 0.2·s (default {DEFAULTS['jitter_strength']}; {_method_defaults('jitter_strength')})")
     a.add_argument('--projector-bn', type=int, default=DEFAULTS['projector_bn'], help='BatchNorm in the projector (1) or not (0)')
     a.add_argument('--min-scale', type=float, default=DEFAULTS['min_scale'], help='smallest crop area of RandomResizedCrop')
+    a.add_argument('--small-crops', type=int, default=None, help='small crops (half size) of dino and swav besides the two large ones (default 4 for images of 32 px and more, else 0)')
     a.add_argument('--kernel', default='gaussian'); a.add_argument('--bandwidth', default='scott')
     a.add_argument('--n-train', type=int, default=None, help='use only the first N training images')
     a.add_argument('--augs', default='ours', help="ours, or 'fastai' for fastai's aug_transforms (comparison)")
@@ -104,7 +106,9 @@ def _encoder(cfg):
     try: return create_encoder(cfg['arch'], n_in=cfg['n_in'], pretrained=False, stem_stride=cfg.get('stem_stride'), **kw)
     except (ValueError, TypeError) as e: raise UserError(f"--arch {cfg['arch']}: {str(e).splitlines()[0]}")
 
-def _stats(cfg): return [0.5]*cfg['n_in'],[0.5]*cfg['n_in']   # images in [0, 1] -> about [-1, 1]
+def input_stats(cfg):
+    "Normalisation (mean, std) of a run's images in [0, 1]: to about [-1, 1]"
+    return [0.5]*cfg['n_in'],[0.5]*cfg['n_in']
 
 def _check_size(enc, cfg):
     try:
@@ -139,10 +143,10 @@ def _aug_kwargs(cfg, stats):
     color = cfg['n_in']==3
     return dict(rotate=False, jitter=True, jitter_p=0.8, jitter_s=cfg['jitter_strength'], bw=color, bw_p=0.2, blur=cfg['size']>=32, blur_p=0.5, stats=stats)
 
-def _multi_crop(cfg, stats, n_small):
-    "Two large crops and `n_small` crops of half the size (DINO, SwAV)"
+def _multi_crop(cfg, stats):
+    "Two large crops and `--small-crops` crops of half the size (DINO, SwAV)"
     s = cfg['size']
-    return dict(num_crops=(2,n_small), crop_sizes=(s, s//2), min_scales=(cfg['min_scale']*0.8, 0.1), max_scales=(1., 0.4), **_aug_kwargs(cfg, stats))
+    return dict(num_crops=(2,cfg['small_crops']), crop_sizes=(s, s//2), min_scales=(cfg['min_scale']*0.8, 0.1), max_scales=(1., 0.4), **_aug_kwargs(cfg, stats))
 
 def _byol(cfg, enc, stats, dist_):
     from self_supervised.vision.byol import create_byol_model, BYOL
@@ -155,7 +159,7 @@ def _moco(cfg, enc, stats, dist_):
 
 def _dino(cfg, enc, stats, dist_):
     from self_supervised.vision.dino import create_dino_model, get_dino_aug_pipelines, DINO
-    augs = get_dino_aug_pipelines(**_multi_crop(cfg, stats, 4))
+    augs = get_dino_aug_pipelines(**_multi_crop(cfg, stats))
     return create_dino_model(enc, out_dim=1024, hidden_size=512, bottleneck_dim=64, use_bn=True),DINO(augs, m=0.99)
 
 def _barlow_twins(cfg, enc, stats, dist_):
@@ -168,12 +172,18 @@ def _vicreg(cfg, enc, stats, dist_):
 
 def _swav(cfg, enc, stats, dist_):
     from self_supervised.vision.swav import create_swav_model, get_swav_aug_pipelines, SWAV, DistributedSWAV
-    augs = get_swav_aug_pipelines(cfg['size'], **{k:v for k,v in _multi_crop(cfg, stats, 4).items() if k!='crop_sizes'})
-    gbs = cfg['bs']*int(os.environ.get('WORLD_SIZE', 1))
-    return create_swav_model(enc, hidden_size=512, projection_size=128, n_protos=100),(DistributedSWAV if dist_ else SWAV)(augs, K=max(1, 1024//gbs)*gbs)
+    augs = get_swav_aug_pipelines(cfg['size'], **{k:v for k,v in _multi_crop(cfg, stats).items() if k!='crop_sizes'})
+    model = create_swav_model(enc, hidden_size=512, projection_size=128, n_protos=100)
+    return model,(DistributedSWAV if dist_ else SWAV)(augs, K=0)   # no queue: on small data it lowered kNN (see the recipes above)
 
 # name -> (cfg, encoder, stats, distributed) -> (model, callback); heads sized for small data (the papers' sizes are for ImageNet)
 METHODS = dict(simclr=_simclr, yaware=_yaware, byol=_byol, moco=_moco, dino=_dino, barlow_twins=_barlow_twins, vicreg=_vicreg, swav=_swav)
+
+def create_method_model(cfg):
+    "Model (random weights, `channels_last`) and callback of `cfg['method']`'s recipe for the run configuration `cfg` (see `method_config`)"
+    enc = _encoder(cfg); _check_size(enc, cfg)
+    model,cb = METHODS[cfg['method']](cfg, enc, input_stats(cfg), int(os.environ.get('WORLD_SIZE', 1))>1)
+    return model.to(memory_format=torch.channels_last),cb   # about 25 % faster convolutions on CPU (oneDNN)
 
 def _learner(cfg, xtr, ytr, xte, yte, run):
     from fastai.learner import Learner
@@ -181,10 +191,8 @@ def _learner(cfg, xtr, ytr, xte, yte, run):
     from self_supervised.evaluation import ProbeCallback
     if cfg['bs']>len(xtr): raise UserError(f"--bs {cfg['bs']} is larger than the training set ({len(xtr)} images)")
     dls = dls_from_arrays(xtr, ytr, x_valid=xte, y_valid=yte, bs=cfg['bs'], device=cfg['device'])
-    enc = _encoder(cfg); _check_size(enc, cfg)
-    stats = _stats(cfg)
-    model,cb = METHODS[cfg['method']](cfg, enc, stats, int(os.environ.get('WORLD_SIZE', 1))>1)
-    model = model.to(memory_format=torch.channels_last)   # about 25 % faster convolutions on CPU (oneDNN)
+    model,cb = create_method_model(cfg)
+    stats = input_stats(cfg)
     probe = ProbeCallback(every=cfg['probe_every'], stats=stats, max_items=_PROBE_ITEMS)
     learn = Learner(dls, model, path=run, model_dir='.', cbs=[cb, probe])
     return learn,cb.aug_pipelines,stats
@@ -248,7 +256,6 @@ def _unwrap(m): return getattr(m, 'module', m)
 
 def _loop_state(learn):
     "What the next epoch depends on beyond model and optimiser: every random generator (Python, NumPy, torch, CUDA, each loader's shuffling) and the smoothed loss"
-    import random
     from self_supervised.dist import unwrap_dl
     sl = learn.recorder.smooth_loss
     return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
@@ -256,7 +263,6 @@ def _loop_state(learn):
                 loaders=[unwrap_dl(dl).rng.getstate() for dl in learn.dls.loaders], smooth_loss=(sl.count, sl.val))
 
 def _set_loop_state(learn, s):
-    import random
     from self_supervised.dist import unwrap_dl
     random.setstate(s['python']); np.random.set_state(s['numpy']); torch.set_rng_state(s['torch'])
     if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
@@ -383,7 +389,7 @@ def evaluate(run, device=None, few_labels=10):
     xtr,ytr,xte,yte = _load_data(cfg)
     if ytr is None: raise UserError("the run's data has no labels to probe")
     enc.to(cfg['device'])
-    rows = {**_probe_rows({'pretrained': enc}, xtr, ytr, xte, yte, _stats(cfg), cfg), **_baselines(xtr, ytr, xte, yte, _stats(cfg), cfg)}
+    rows = {**_probe_rows({'pretrained': enc}, xtr, ytr, xte, yte, input_stats(cfg), cfg), **_baselines(xtr, ytr, xte, yte, input_stats(cfg), cfg)}
     _print_table(rows, few_labels=few_labels)
     return rows
 
@@ -417,6 +423,7 @@ def _validate(cfg):
     _check(cfg['probe_every']>=1, f"--probe-every must be >= 1 (epochs between probes), got {cfg['probe_every']}")
     _check(cfg['keep_checkpoints']>=1, f"--keep-checkpoints must be >= 1 (resuming needs the last one), got {cfg['keep_checkpoints']}")
     _check(cfg['few_labels']>=0, f"--few-labels must be >= 0, got {cfg['few_labels']}")
+    _check(cfg['small_crops'] is None or cfg['small_crops']>=0, f"--small-crops must be >= 0, got {cfg['small_crops']}")
     _check(cfg['n_in']>=1, f"--n-in must be >= 1, got {cfg['n_in']}")
     _check(cfg['size']>=8, f"--size must be >= 8 pixels, got {cfg['size']}")
     _check(cfg['kernel'] in KERNELS, f"--kernel must be one of {list(KERNELS)}, got {cfg['kernel']!r}")
@@ -435,7 +442,8 @@ def _validate(cfg):
 def _prepare_out(cfg):
     "Refuse to write into an earlier run unless --overwrite, which empties it first"
     out = Path(cfg['out'])
-    if not out.exists() or not any(out.iterdir()) or int(os.environ.get('RANK', 0))!=0: return
+    from fastai.torch_core import rank_distrib
+    if not out.exists() or not any(out.iterdir()) or rank_distrib()!=0: return
     if not cfg['overwrite']: raise UserError(f"--out {out} already holds files: continue that run with --resume {out}, start it over with --overwrite, or choose another --out")
     if not (out/'config.json').exists(): raise UserError(f"--overwrite: {out} is not a run directory (no config.json); not deleting it")
     for f in out.iterdir(): shutil.rmtree(f) if f.is_dir() else f.unlink()
@@ -445,11 +453,26 @@ def _config(args):
     if cfg.get('resume'):
         run = Path(cfg['resume'])
         if not (run/'config.json').exists(): raise UserError(f"--resume {run}: no config.json there")
-        old = {**dict(min_scale=.5, projector_bn=0, jitter_strength=0.6, few_labels=10, keep_checkpoints=1, widen=None, stem_stride=None, stem_width=None, overwrite=False),
+        old = {**dict(min_scale=.5, projector_bn=0, jitter_strength=0.6, few_labels=10, keep_checkpoints=1, widen=None, stem_stride=None, stem_width=None, overwrite=False, small_crops=4),
                **json.loads((run/'config.json').read_text())}   # configs of earlier versions
         if '--epochs' in sys.argv: _check(cfg['epochs']>=1, f"--epochs must be >= 1, got {cfg['epochs']}")
         old.update(resume=str(run), out=str(run), epochs=cfg['epochs'] if '--epochs' in sys.argv else old['epochs'])
         return old
+    cfg = _resolve(cfg)
+    if cfg['out'] is None: cfg['out'] = f"runs/{time.strftime('%Y-%m-%d-%H%M%S')}-{cfg['method']}"
+    _prepare_out(cfg)
+    return cfg
+
+def method_config(method='simclr', **options):
+    "The configuration `self_supervised pretrain --method {method}` runs with, `options` (argument names with `_`) given"
+    cfg = vars(_parser().parse_args(['pretrain', '--method', method]))
+    del cfg['cmd']
+    unknown = set(options)-set(cfg)
+    if unknown: raise TypeError(f"method_config: unknown options {sorted(unknown)}; one of {sorted(cfg)}")
+    return _resolve({**cfg, **options})
+
+def _resolve(cfg):
+    "`cfg` with the defaults of its method, data and architecture filled in, checked"
     from self_supervised.layers import is_fastai_arch
     if cfg['method']=='yaware' and cfg['y'] is None: cfg['y'] = 'area' if cfg['data'] is None else None
     if cfg['n_in'] is None: cfg['n_in'] = 1 if cfg['data'] is None else 3
@@ -460,9 +483,8 @@ def _config(args):
     _validate(cfg)
     if cfg['stem_stride'] is None and cfg['size']<=64: cfg['stem_stride'] = _default_stem_stride(cfg)
     if cfg['stem_width'] is None and cfg['size']<=64 and is_fastai_arch(cfg['arch']): cfg['stem_width'] = 16
+    if cfg['small_crops'] is None: cfg['small_crops'] = 4 if cfg['size']>=32 else 0   # half-size crops of 14 px slowed learning (see below)
     cfg['device'] = 'cuda' if cfg['device'] is None and torch.cuda.is_available() else _device(cfg['device'] or 'cpu')
-    if cfg['out'] is None: cfg['out'] = f"runs/{time.strftime('%Y-%m-%d-%H%M%S')}-{cfg['method']}"
-    _prepare_out(cfg)
     return cfg
 
 def _default_stem_stride(cfg):
