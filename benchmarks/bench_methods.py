@@ -17,8 +17,9 @@ from self_supervised.data import load_fashion_mnist, dls_from_arrays, foreground
 from self_supervised.evaluation import probe
 
 def encoder(name='simclr'):
-    "A random encoder of the command line's architecture"
-    torch.manual_seed(0); return cli.create_method_model(cli.method_config(name, device='cpu'))[0].encoder
+    "The random encoder every method starts from (the command line's architecture, seeded as in `run_one`)"
+    cfg = cli.method_config(name, device='cpu')   # before seeding: resolving the configuration builds an encoder too
+    torch.manual_seed(0); return cli.create_method_model(cfg)[0].encoder
 
 class _StopAfter(Callback):
     "Cancel the fit after `n` training batches, timing the last `n - 1`"
