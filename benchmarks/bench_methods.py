@@ -8,7 +8,7 @@ Its number of epochs is the budget divided by the time of a few timed steps, so 
 
     python benchmarks/bench_methods.py [--budget 120] [--n 2000] [--methods simclr,byol,...] [--device cpu]
 """
-import argparse, json, os, resource, subprocess, sys, time, torch, torch.nn as nn
+import argparse, json, os, resource, subprocess, sys, time, torch
 from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelFitException
 import fastai.callback.schedule  # noqa
@@ -16,9 +16,9 @@ from self_supervised import cli
 from self_supervised.data import load_fashion_mnist, dls_from_arrays, foreground_area
 from self_supervised.evaluation import probe
 
-def encoder(name='simclr'):
+def encoder():
     "The random encoder every method starts from (the command line's architecture, seeded as in `run_one`)"
-    cfg = cli.method_config(name, device='cpu')   # before seeding: resolving the configuration builds an encoder too
+    cfg = cli.method_config(device='cpu')   # before seeding: resolving the configuration builds an encoder too
     torch.manual_seed(0); return cli.create_method_model(cfg)[0].encoder
 
 class _StopAfter(Callback):

@@ -21,7 +21,7 @@ __all__ = ['DEFAULTS', 'METHOD_DEFAULTS', 'METHODS', 'UserError', 'input_stats',
 _PROBE_ITEMS = 5000   # images of each split that the probes during training use (the final summary uses all)
 DEFAULTS = dict(epochs=9, bs=64, lr=1e-2, temp=0.2, jitter_strength=0.6, projector_bn=1, min_scale=0.5, probe_every=2)   # every method's, unless below
 METHOD_DEFAULTS = dict(simclr=dict(temp=0.3, jitter_strength=1.0),   # the default run's recipe, chosen by measurement (see below)
-                       dino=dict(lr=3e-3), vicreg=dict(lr=5e-3))     # measured in short runs (tests/test_methods_learn.py)
+                       dino=dict(lr=3e-3), vicreg=dict(lr=5e-3))     # measured in short runs ("The other methods' recipes")
 
 # %% ../nbs/20_cli.ipynb #01ce5a6c
 class UserError(Exception): "An error in the user's input: printed as one line, exit status 2"
@@ -483,7 +483,7 @@ def _resolve(cfg):
     _validate(cfg)
     if cfg['stem_stride'] is None and cfg['size']<=64: cfg['stem_stride'] = _default_stem_stride(cfg)
     if cfg['stem_width'] is None and cfg['size']<=64 and is_fastai_arch(cfg['arch']): cfg['stem_width'] = 16
-    if cfg['small_crops'] is None: cfg['small_crops'] = 4 if cfg['size']>=32 else 0   # half-size crops of 14 px slowed learning (see below)
+    if cfg['small_crops'] is None: cfg['small_crops'] = 4 if cfg['size']>=32 else 0   # half-size crops of 14 px slowed learning (see "The other methods' recipes")
     cfg['device'] = 'cuda' if cfg['device'] is None and torch.cuda.is_available() else _device(cfg['device'] or 'cpu')
     return cfg
 
