@@ -7,7 +7,7 @@ during training), the training time, and appends the result as one JSON line to 
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/bench_recipes.py name=bs32 bs=32 epochs=8 threads=1   # two recipes side by side
 
 Defaults are the CLI's default SimCLR recipe (xresnet18, widen 0.5, stem_stride 2, stem widths 16,16,64, 9 epochs, bs 64, lr 1e-2,
-temp 0.3, colour-jitter strength 1.0 (jitter_s), min-scale 0.5, projector 512-128 with BatchNorm, channels_last); pool is the encoder's global pooling (catavgmax, avg, ...); stem_szs is fastai's XResNet `stem_szs` (its own: 32,32,64).
+temp 0.3, colour-jitter strength 1.0 (jitter_s), min-scale 0.5, weight decay 0.01 (wd, fastai's Adam default, decoupled), projector 512-128 with BatchNorm, channels_last); pool is the encoder's global pooling (catavgmax, avg, ...); stem_szs is fastai's XResNet `stem_szs` (its own: 32,32,64).
 """
 import json, sys, time, torch
 from fastai.learner import Learner
@@ -18,7 +18,7 @@ from self_supervised.data import load_fashion_mnist, dls_from_arrays
 from self_supervised.evaluation import probe, ProbeCallback
 
 DEFAULTS = dict(name='default', arch='xresnet18', widen=0.5, stem_stride=2, stem_szs='16,16,64', epochs=9, bs=64, lr=1e-2, temp=0.3,
-                min_scale=0.5, hidden=512, bn=1, pool='catavgmax', jitter_s=1.0, probe_every=2, seed=0, threads=2, log='recipes.jsonl')
+                min_scale=0.5, hidden=512, bn=1, pool='catavgmax', jitter_s=1.0, wd=0.01, probe_every=2, seed=0, threads=2, log='recipes.jsonl')
 
 def parse(argv):
     cfg = dict(DEFAULTS)
@@ -44,7 +44,7 @@ def main():
     pc = ProbeCallback(every=cfg['probe_every'], stats=stats)
     learn = Learner(dls_from_arrays(xtr, ytr, x_valid=xte, y_valid=yte, bs=cfg['bs'], device='cpu'), model, cbs=[SimCLR(augs, temp=cfg['temp']), pc])
     t = time.time()
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(cfg['epochs'], cfg['lr'])
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(cfg['epochs'], cfg['lr'], wd=cfg['wd'])
     secs = time.time()-t
     res = probe(learn.model.encoder, xtr, ytr, xte, yte, stats=stats)
     print(f"{cfg['name']}: pretrained   kNN {res['knn_acc']:.4f}  linear {res['linear_acc']:.4f}  ({secs:.0f} s of training, "

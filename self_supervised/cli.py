@@ -49,7 +49,7 @@ def _parser():
     a.add_argument('--stem-width', type=int, default=None, help='channels of the first two stem convolutions of xresnets (fastai: 32; default 16 for images up to 64 px)')
     a.add_argument('--n-in', type=int, default=None)
     a.add_argument('--size', type=int, default=None, help='image size (default 28 on Fashion-MNIST, 64 on folders)')
-    a.add_argument('--epochs', type=int, default=DEFAULTS['epochs']); a.add_argument('--bs', type=int, default=DEFAULTS['bs'])
+    a.add_argument('--epochs', type=int, default=None, help=f"epochs (default {DEFAULTS['epochs']}; with --resume, the run's own)"); a.add_argument('--bs', type=int, default=DEFAULTS['bs'])
     a.add_argument('--lr', type=float, default=None, help=f"learning rate (default {DEFAULTS['lr']}; per method: {METHOD_DEFAULTS})")
     a.add_argument('--temp', type=float, default=None, help=f"temperature of the contrastive losses (default {DEFAULTS['temp']}; {_method_defaults('temp')})")
     a.add_argument('--jitter-strength', type=float, default=None, help=f"colour-jitter strength s (SimCLR's): brightness, contrast, saturation 0.8·s, hue 0.2·s (default {DEFAULTS['jitter_strength']}; {_method_defaults('jitter_strength')})")
@@ -455,8 +455,8 @@ def _config(args):
         if not (run/'config.json').exists(): raise UserError(f"--resume {run}: no config.json there")
         old = {**dict(min_scale=.5, projector_bn=0, jitter_strength=0.6, few_labels=10, keep_checkpoints=1, widen=None, stem_stride=None, stem_width=None, overwrite=False, small_crops=4),
                **json.loads((run/'config.json').read_text())}   # configs of earlier versions
-        if '--epochs' in sys.argv: _check(cfg['epochs']>=1, f"--epochs must be >= 1, got {cfg['epochs']}")
-        old.update(resume=str(run), out=str(run), epochs=cfg['epochs'] if '--epochs' in sys.argv else old['epochs'])
+        if cfg['epochs'] is not None: _check(cfg['epochs']>=1, f"--epochs must be >= 1, got {cfg['epochs']}")
+        old.update(resume=str(run), out=str(run), epochs=old['epochs'] if cfg['epochs'] is None else cfg['epochs'])
         return old
     cfg = _resolve(cfg)
     if cfg['out'] is None: cfg['out'] = f"runs/{time.strftime('%Y-%m-%d-%H%M%S')}-{cfg['method']}"
@@ -477,6 +477,7 @@ def _resolve(cfg):
     if cfg['method']=='yaware' and cfg['y'] is None: cfg['y'] = 'area' if cfg['data'] is None else None
     if cfg['n_in'] is None: cfg['n_in'] = 1 if cfg['data'] is None else 3
     if cfg['size'] is None: cfg['size'] = 28 if cfg['data'] is None else 64
+    if cfg['epochs'] is None: cfg['epochs'] = DEFAULTS['epochs']
     if cfg['widen'] is None and is_fastai_arch(cfg['arch']): cfg['widen'] = 0.5
     for k in ('lr','temp','jitter_strength'):
         if cfg[k] is None: cfg[k] = METHOD_DEFAULTS.get(cfg['method'], {}).get(k, DEFAULTS[k])

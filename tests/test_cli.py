@@ -1,4 +1,5 @@
-"""The command line end to end, in subprocesses, on a few batches of the embedded data."""
+"""The command line end to end on a few batches of the embedded data: in subprocesses, and by `main(argv)` in this process where
+the process itself is not what is tested (each subprocess pays about 8 s of imports on 2 cores)."""
 import json, os, shutil, signal, subprocess, sys, time, pytest, torch
 import numpy as np, pandas as pd
 from pathlib import Path
@@ -8,11 +9,18 @@ ENV = {**os.environ, 'OMP_NUM_THREADS': '2', 'MPLBACKEND': 'Agg', 'CUDA_VISIBLE_
 def cmd(*args): return [sys.executable, '-m', 'self_supervised', *map(str, args)]
 def run(*args, timeout=600): return subprocess.run(cmd(*args), capture_output=True, text=True, timeout=timeout, env=ENV)
 
+def _main(*args):
+    "Exit status of `self_supervised.cli.main(args)` in this process (the imports paid once)"
+    from self_supervised import cli
+    try: cli.main([str(a) for a in args]); code = 0
+    except SystemExit as e: code = e.code
+    return code
+
 TINY = ['--n-train', 256, '--bs', 64, '--probe-every', 1, '--few-labels', 2]
 
 def _epochs(out): return pd.read_csv(out/'metrics.csv')['epoch'].astype(int).tolist()
 
-def test_pretrain_resume_evaluate(tmp_path):
+def test_pretrain_resume_evaluate(tmp_path, capsys):
     out = tmp_path/'run'
     r = run('pretrain', *TINY, '--epochs', 1, '--out', out)
     assert r.returncode==0, r.stderr[-3000:]
@@ -23,9 +31,9 @@ def test_pretrain_resume_evaluate(tmp_path):
     assert 'few-label (2/class)' in r.stdout
     # not a terminal: one line per epoch, no progress-bar frames
     assert 'epoch 1/1  train_loss' in r.stdout and '\r' not in r.stdout
-    r = run('pretrain', '--resume', out, '--epochs', 2)
-    assert r.returncode==0, r.stderr[-3000:]
-    assert 'resuming' in r.stdout and 'after epoch 1' in r.stdout
+    assert _main('pretrain', '--resume', out, '--epochs', 2)==0                                  # in this process: main's argv, not sys.argv
+    o = capsys.readouterr().out
+    assert 'resuming' in o and 'after epoch 1' in o
     assert _epochs(out)==[0,1] and json.loads((out/'metrics.json').read_text())['epochs_done']==2
     assert [h['epoch'] for h in json.loads((out/'metrics.json').read_text())['probe']]==[0,1]   # no probe of a skipped epoch
     assert sorted(f.name for f in out.glob('model_*.pth'))==['model_1.pth']                       # the older checkpoint is gone
@@ -117,7 +125,7 @@ def folder(tmp_path):
     (tmp_path/'header_only.csv').write_text('file,age\n')
     return tmp_path
 
-@pytest.mark.parametrize('args,msg', [
+ERRORS = [
     (['--method', 'byo'], "--method must be one of"),
     (['--arch', 'xresnet1'], "did you mean"),
     (['--data', 'no/such/dir'], "does not exist"),
@@ -146,25 +154,38 @@ def folder(tmp_path):
     (['--stem-width', 0], "--stem-width must be >= 1"),
     (['--stem-width', 16, '--arch', 'resnet18'], "--stem-width applies to fastai"),
     (['--no-such-option'], "unrecognized arguments"),
-])
-def test_user_errors(args, msg, tmp_path):
+]
+# the process-level contract (exit status 2, one line on stderr, no traceback) in subprocesses, for errors raised at each stage:
+# argument parsing, validation, the device check (which needs CUDA hidden), building the model
+IN_A_PROCESS = [(['--no-such-option'], "unrecognized arguments"), (['--bs', 0], "--bs must be >= 2"),
+                (['--device', 'cuda'], "no CUDA GPU is available"), (['--arch', 'vit_tiny_patch16_224', '--size', 28], "too small for, or does not fit")]
+
+@pytest.mark.parametrize('args,msg', IN_A_PROCESS)
+def test_user_errors_in_a_process(args, msg, tmp_path):
     r = run('pretrain', *args, '--epochs', 1, '--out', tmp_path/'run')
     assert r.returncode==2, r.stdout[-2000:] + r.stderr[-2000:]
     assert msg in r.stderr and 'Traceback' not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines())==1, r.stderr
     assert not (tmp_path/'run').exists()                                     # an error leaves no empty run directory behind
 
-def test_folder_errors_and_run(folder):
-    r = run('pretrain', '--data', folder/'empty', '--epochs', 1, '--out', folder/'failed')
-    assert r.returncode==2 and 'no image files' in r.stderr
-    r = run('pretrain', '--data', folder/'imgs', '--labels', folder/'labels.csv', '--y', 'weight', '--method', 'yaware', '--epochs', 1, '--out', folder/'failed')
-    assert r.returncode==2 and "y column 'weight'" in r.stderr
-    r = run('pretrain', '--data', folder/'imgs', '--labels', folder/'labels.csv', '--y', 'name', '--method', 'yaware', '--epochs', 1, '--out', folder/'failed')
-    assert r.returncode==2 and "must be numeric" in r.stderr
-    r = run('pretrain', '--data', folder/'imgs', '--labels', folder/'header_only.csv', '--y', 'age', '--method', 'yaware', '--epochs', 1, '--out', folder/'failed')
-    assert r.returncode==2 and "header but no rows" in r.stderr and 'Traceback' not in r.stderr
-    assert not (folder/'failed').exists()
-    r = run('pretrain', '--data', folder/'imgs', '--size', 32, '--bs', 4, '--epochs', 1, '--arch', 'resnet18', '--out', folder/'run')
-    assert r.returncode==0, r.stderr[-3000:]
-    assert 'skipped 1 unreadable' in r.stdout
+@pytest.mark.parametrize('args,msg', [c for c in ERRORS if '--device' not in c[0]])   # CUDA may be visible to this process
+def test_user_errors(args, msg, tmp_path, capsys):
+    "Every user error: one line on stderr, exit status 2, no run directory left; by `main(argv)` in this process"
+    code = _main('pretrain', *args, '--epochs', 1, '--out', tmp_path/'run')
+    err = capsys.readouterr().err
+    assert code==2 and msg in err and len(err.strip().splitlines())==1, err
+    assert not (tmp_path/'run').exists()
 
+def test_folder_errors_and_run(folder, capsys):
+    def error(*args):
+        code = _main('pretrain', '--epochs', 1, '--out', folder/'failed', *args)
+        err = capsys.readouterr().err
+        assert code==2 and len(err.strip().splitlines())==1, err
+        return err
+    assert 'no image files' in error('--data', folder/'empty')
+    assert "y column 'weight'" in error('--data', folder/'imgs', '--labels', folder/'labels.csv', '--y', 'weight', '--method', 'yaware')
+    assert "must be numeric" in error('--data', folder/'imgs', '--labels', folder/'labels.csv', '--y', 'name', '--method', 'yaware')
+    assert "header but no rows" in error('--data', folder/'imgs', '--labels', folder/'header_only.csv', '--y', 'age', '--method', 'yaware')
+    assert not (folder/'failed').exists()
+    assert _main('pretrain', '--data', folder/'imgs', '--size', 32, '--bs', 4, '--epochs', 1, '--arch', 'resnet18', '--device', 'cpu', '--out', folder/'run')==0
+    assert 'skipped 1 unreadable' in capsys.readouterr().out and (folder/'run'/'encoder.pth').exists()
