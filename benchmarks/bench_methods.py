@@ -45,11 +45,11 @@ def run_one(name, a):
     cuda = a.device.startswith('cuda')
     if cuda: torch.cuda.reset_peak_memory_stats()
     learn = learner(); stop = _StopAfter(4)
-    with learn.no_bar(), learn.no_logging(): learn.fit(1, cfg['lr'], cbs=[stop])
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, cfg['lr'], wd=cfg['wd'], cbs=[stop])
     epochs = max(1, round(a.budget/(stop.dt*len(learn.dls.train))))
     learn = learner()
     t = time.perf_counter()
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, cfg['lr'])
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, cfg['lr'], wd=cfg['wd'])
     t = time.perf_counter()-t
     losses = [float(o) for o in learn.recorder.losses]
     res = probe(learn.model.encoder, xtr[:,None], ytr, xte[:,None], yte, stats=cli.input_stats(cfg), few_labels=10)

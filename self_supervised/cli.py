@@ -19,8 +19,8 @@ __all__ = ['DEFAULTS', 'METHOD_DEFAULTS', 'METHODS', 'UserError', 'input_stats',
 
 # %% ../nbs/20_cli.ipynb #277e6cd1
 _PROBE_ITEMS = 5000   # images of each split that the probes during training use (the final summary uses all)
-DEFAULTS = dict(epochs=9, bs=64, lr=1e-2, temp=0.2, jitter_strength=0.6, projector_bn=1, min_scale=0.5, probe_every=2)   # every method's, unless below
-METHOD_DEFAULTS = dict(simclr=dict(temp=0.3, jitter_strength=1.0),   # the default run's recipe, chosen by measurement (see below)
+DEFAULTS = dict(epochs=9, bs=64, lr=1e-2, wd=1e-2, temp=0.2, jitter_strength=0.6, projector_bn=1, min_scale=0.5, probe_every=2)   # every method's, unless below
+METHOD_DEFAULTS = dict(simclr=dict(temp=0.3, jitter_strength=1.0, wd=1e-3),   # the default run's recipe, chosen by measurement (see below)
                        dino=dict(lr=3e-3), vicreg=dict(lr=5e-3))     # measured in short runs ("The other methods' recipes")
 
 # %% ../nbs/20_cli.ipynb #01ce5a6c
@@ -51,6 +51,7 @@ def _parser():
     a.add_argument('--size', type=int, default=None, help='image size (default 28 on Fashion-MNIST, 64 on folders)')
     a.add_argument('--epochs', type=int, default=None, help=f"epochs (default {DEFAULTS['epochs']}; with --resume, the run's own)"); a.add_argument('--bs', type=int, default=DEFAULTS['bs'])
     a.add_argument('--lr', type=float, default=None, help=f"learning rate (default {DEFAULTS['lr']}; per method: {METHOD_DEFAULTS})")
+    a.add_argument('--wd', type=float, default=None, help=f"weight decay of Adam, decoupled (default {DEFAULTS['wd']}, fastai's; {_method_defaults('wd')})")
     a.add_argument('--temp', type=float, default=None, help=f"temperature of the contrastive losses (default {DEFAULTS['temp']}; {_method_defaults('temp')})")
     a.add_argument('--jitter-strength', type=float, default=None, help=f"colour-jitter strength s (SimCLR's): brightness, contrast, saturation 0.8·s, hue 0.2·s (default {DEFAULTS['jitter_strength']}; {_method_defaults('jitter_strength')})")
     a.add_argument('--projector-bn', type=int, default=DEFAULTS['projector_bn'], help='BatchNorm in the projector (1) or not (0)')
@@ -354,7 +355,7 @@ def pretrain(cfg):
             ctx = learn.distrib_ctx(**distrib_kwargs()) if int(os.environ.get('WORLD_SIZE', 1))>1 else nullcontext()
             with ctx:
                 if start<cfg['epochs']:
-                    learn.fit_one_cycle(cfg['epochs'], cfg['lr'], start_epoch=start,
+                    learn.fit_one_cycle(cfg['epochs'], cfg['lr'], wd=cfg['wd'], start_epoch=start,
                                         cbs=[_RunDirectory(run, probe, state, keep=cfg.get('keep_checkpoints', 1), lines=lines, start=start, loop=loop)])
     except FloatingPointError as e: raise UserError(f"training diverged: {e}; lower --lr (now {cfg['lr']})")
     secs = time.time()-t0
@@ -416,6 +417,7 @@ def _validate(cfg):
     _check(cfg['epochs']>=1, f"--epochs must be >= 1, got {cfg['epochs']}")
     _check(cfg['bs']>=2, f"--bs must be >= 2 (contrastive losses need negatives in the batch), got {cfg['bs']}")
     _check(math.isfinite(cfg['lr']) and cfg['lr']>0, f"--lr must be a number > 0, got {cfg['lr']}")
+    _check(math.isfinite(cfg['wd']) and cfg['wd']>=0, f"--wd must be a number >= 0, got {cfg['wd']}")
     _check(math.isfinite(cfg['temp']) and cfg['temp']>0, f"--temp must be a number > 0, got {cfg['temp']}")
     _check(0<=cfg['jitter_strength']<=2.5, f"--jitter-strength must be a number in [0, 2.5] (hue 0.2·s is at most 0.5), got {cfg['jitter_strength']}")
     _check(0<cfg['min_scale']<=1, f"--min-scale must be in (0, 1], got {cfg['min_scale']}")
@@ -453,7 +455,7 @@ def _config(args):
     if cfg.get('resume'):
         run = Path(cfg['resume'])
         if not (run/'config.json').exists(): raise UserError(f"--resume {run}: no config.json there")
-        old = {**dict(min_scale=.5, projector_bn=0, jitter_strength=0.6, few_labels=10, keep_checkpoints=1, widen=None, stem_stride=None, stem_width=None, overwrite=False, small_crops=4),
+        old = {**dict(wd=1e-2, min_scale=.5, projector_bn=0, jitter_strength=0.6, few_labels=10, keep_checkpoints=1, widen=None, stem_stride=None, stem_width=None, overwrite=False, small_crops=4),
                **json.loads((run/'config.json').read_text())}   # configs of earlier versions
         if cfg['epochs'] is not None: _check(cfg['epochs']>=1, f"--epochs must be >= 1, got {cfg['epochs']}")
         old.update(resume=str(run), out=str(run), epochs=old['epochs'] if cfg['epochs'] is None else cfg['epochs'])
@@ -479,7 +481,7 @@ def _resolve(cfg):
     if cfg['size'] is None: cfg['size'] = 28 if cfg['data'] is None else 64
     if cfg['epochs'] is None: cfg['epochs'] = DEFAULTS['epochs']
     if cfg['widen'] is None and is_fastai_arch(cfg['arch']): cfg['widen'] = 0.5
-    for k in ('lr','temp','jitter_strength'):
+    for k in ('lr','wd','temp','jitter_strength'):
         if cfg[k] is None: cfg[k] = METHOD_DEFAULTS.get(cfg['method'], {}).get(k, DEFAULTS[k])
     _validate(cfg)
     if cfg['stem_stride'] is None and cfg['size']<=64: cfg['stem_stride'] = _default_stem_stride(cfg)
