@@ -161,11 +161,11 @@ ERRORS = [
 ]
 # the process-level contract (exit status 2, one line on stderr, no traceback) in subprocesses, for errors raised at each stage:
 # argument parsing, validation, the device check (which needs CUDA hidden), building the model
-IN_A_PROCESS = [(['--no-such-option'], "unrecognized arguments"), (['--bs', 0], "--bs must be >= 2"),
+IN_A_SUBPROCESS = [(['--no-such-option'], "unrecognized arguments"), (['--bs', 0], "--bs must be >= 2"),
                 (['--device', 'cuda'], "no CUDA GPU is available"), (['--arch', 'vit_tiny_patch16_224', '--size', 28], "too small for, or does not fit")]
 
-@pytest.mark.parametrize('args,msg', IN_A_PROCESS)
-def test_user_errors_in_a_process(args, msg, tmp_path):
+@pytest.mark.parametrize('args,msg', IN_A_SUBPROCESS)
+def test_user_errors_in_a_subprocess(args, msg, tmp_path):
     r = run('pretrain', *args, '--epochs', 1, '--out', tmp_path/'run')
     assert r.returncode==2, r.stdout[-2000:] + r.stderr[-2000:]
     assert msg in r.stderr and 'Traceback' not in r.stderr, r.stderr
