@@ -41,15 +41,15 @@ def run_one(name, a):
         torch.manual_seed(0)
         dls = dls_from_arrays(xtr, y, x_valid=xte, y_valid=yv, bs=cfg['bs'], device=a.device)
         model,cb = cli.create_method_model(cfg)
-        return Learner(dls, model.to(a.device), cbs=[cb])
+        return Learner(dls, model.to(a.device), wd=cfg['wd'], cbs=[cb])
     cuda = a.device.startswith('cuda')
     if cuda: torch.cuda.reset_peak_memory_stats()
     learn = learner(); stop = _StopAfter(4)
-    with learn.no_bar(), learn.no_logging(): learn.fit(1, cfg['lr'], wd=cfg['wd'], cbs=[stop])
+    with learn.no_bar(), learn.no_logging(): learn.fit(1, cfg['lr'], cbs=[stop])
     epochs = max(1, round(a.budget/(stop.dt*len(learn.dls.train))))
     learn = learner()
     t = time.perf_counter()
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, cfg['lr'], wd=cfg['wd'])
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, cfg['lr'])
     t = time.perf_counter()-t
     losses = [float(o) for o in learn.recorder.losses]
     res = probe(learn.model.encoder, xtr[:,None], ytr, xte[:,None], yte, stats=cli.input_stats(cfg), few_labels=10)

@@ -7,7 +7,8 @@ during training), the training time, and appends the result as one JSON line to 
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/bench_recipes.py name=bs32 bs=32 epochs=8 threads=1   # two recipes side by side
 
 Defaults are the CLI's default SimCLR recipe (xresnet18, widen 0.5, stem_stride 2, stem widths 16,16,64, 9 epochs, bs 64, lr 1e-2,
-temp 0.3, colour-jitter strength 1.0 (jitter_s), min-scale 0.5, weight decay 0.01 (wd, fastai's Adam default, decoupled), projector 512-128 with BatchNorm, channels_last); pool is the encoder's global pooling (catavgmax, avg, ...); stem_szs is fastai's XResNet `stem_szs` (its own: 32,32,64).
+temp 0.3, colour-jitter strength 1.0 (jitter_s), min-scale 0.5, weight decay 1e-3 (wd; fastai's Adam default, decoupled, is 1e-2), projector 512-128 with BatchNorm, channels_last); pool is the encoder's global pooling (catavgmax, avg, ...); stem_szs is fastai's XResNet `stem_szs` (its own: 32,32,64);
+pool_at moves the stem's max-pool (3: after the stem's three convolutions, 2: before the third); stem_out=32 ends the stem at the first stage's width.
 """
 import json, sys, time, torch
 from fastai.learner import Learner
@@ -18,7 +19,8 @@ from self_supervised.data import load_fashion_mnist, dls_from_arrays
 from self_supervised.evaluation import probe, ProbeCallback
 
 DEFAULTS = dict(name='default', arch='xresnet18', widen=0.5, stem_stride=2, stem_szs='16,16,64', epochs=9, bs=64, lr=1e-2, temp=0.3,
-                min_scale=0.5, hidden=512, bn=1, pool='catavgmax', jitter_s=1.0, wd=0.01, probe_every=2, seed=0, threads=2, log='recipes.jsonl')
+                min_scale=0.5, hidden=512, bn=1, pool='catavgmax', jitter_s=1.0, wd=1e-3, probe_every=2, seed=0, threads=2, log='recipes.jsonl',
+                pool_at=3, stem_out=64)
 
 def parse(argv):
     cfg = dict(DEFAULTS)
@@ -37,6 +39,11 @@ def main():
     stats = [0.5],[0.5]
     enc = create_encoder(cfg['arch'], n_in=1, stem_stride=cfg['stem_stride'], widen=cfg['widen'],
                          stem_szs=tuple(int(s) for s in cfg['stem_szs'].split(',')), pool_type=cfg['pool'])
+    if cfg['pool_at']!=3:                        # move the stem's max-pool to index pool_at (2: between the 2nd and 3rd convolution)
+        mods = list(enc.children()); mods.insert(cfg['pool_at'], mods.pop(3)); enc = torch.nn.Sequential(*mods)
+    if cfg['stem_out']!=64:                      # the stem ends at the first stage's width (32 at widen 0.5), whose first block then needs no 1x1 shortcut
+        from fastai.layers import ConvLayer, ResBlock
+        enc[2],enc[4][0] = ConvLayer(enc[1][0].out_channels, cfg['stem_out'], ks=3),ResBlock(1, cfg['stem_out'], enc[4][0].convpath[0][0].out_channels)
     rand = probe(enc, xtr, ytr, xte, yte, stats=stats)
     print(f"{cfg['name']}: random init  kNN {rand['knn_acc']:.4f}  linear {rand['linear_acc']:.4f}", flush=True)
     augs = get_simclr_aug_pipelines(28, resize_scale=(cfg['min_scale'],1.), rotate=False, jitter=True, jitter_p=0.8, jitter_s=cfg['jitter_s'], bw=False, blur=False, stats=stats)

@@ -195,7 +195,7 @@ def _learner(cfg, xtr, ytr, xte, yte, run):
     model,cb = create_method_model(cfg)
     stats = input_stats(cfg)
     probe = ProbeCallback(every=cfg['probe_every'], stats=stats, max_items=_PROBE_ITEMS)
-    learn = Learner(dls, model, path=run, model_dir='.', cbs=[cb, probe])
+    learn = Learner(dls, model, path=run, model_dir='.', wd=cfg['wd'], cbs=[cb, probe])   # Adam's weight decay, decoupled
     return learn,cb.aug_pipelines,stats
 
 
@@ -355,7 +355,7 @@ def pretrain(cfg):
             ctx = learn.distrib_ctx(**distrib_kwargs()) if int(os.environ.get('WORLD_SIZE', 1))>1 else nullcontext()
             with ctx:
                 if start<cfg['epochs']:
-                    learn.fit_one_cycle(cfg['epochs'], cfg['lr'], wd=cfg['wd'], start_epoch=start,
+                    learn.fit_one_cycle(cfg['epochs'], cfg['lr'], start_epoch=start,
                                         cbs=[_RunDirectory(run, probe, state, keep=cfg.get('keep_checkpoints', 1), lines=lines, start=start, loop=loop)])
     except FloatingPointError as e: raise UserError(f"training diverged: {e}; lower --lr (now {cfg['lr']})")
     secs = time.time()-t0
