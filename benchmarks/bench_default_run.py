@@ -1,5 +1,5 @@
 """Does the default main job pay? Runs `self_supervised pretrain` with today's defaults and with the previous default
-(weight decay 0.01, fastai's, until 2026-12-01 evening) on the same embedded split, in one run,
+(NT-Xent, until 2026-12-02; DCL since) on the same embedded split, in one run,
 and prints kNN / linear / few-label accuracy of each encoder against a random encoder and raw pixels, with the wall time,
 on the embedded split and, for data the recipe was never tuned on, scikit-learn's digits (frozen encoder).
 
@@ -10,7 +10,7 @@ import json, os, subprocess, sys, time, tempfile
 from pathlib import Path
 
 RECIPES = {'default (today)': [],
-           'previous default': ['--wd', '0.01']}
+           'previous default': ['--decoupled', '0']}
 
 def run(extra, out):
     t = time.time()

@@ -19,8 +19,8 @@ __all__ = ['DEFAULTS', 'METHOD_DEFAULTS', 'METHODS', 'UserError', 'input_stats',
 
 # %% ../nbs/20_cli.ipynb #277e6cd1
 _PROBE_ITEMS = 5000   # images of each split that the probes during training use (the final summary uses all)
-DEFAULTS = dict(epochs=9, bs=64, lr=1e-2, wd=1e-2, temp=0.2, jitter_strength=0.6, projector_bn=1, min_scale=0.5, probe_every=2)   # every method's, unless below
-METHOD_DEFAULTS = dict(simclr=dict(temp=0.3, jitter_strength=1.0, wd=1e-3),   # the default run's recipe, chosen by measurement (see below)
+DEFAULTS = dict(epochs=9, bs=64, lr=1e-2, wd=1e-2, temp=0.2, jitter_strength=0.6, projector_bn=1, min_scale=0.5, probe_every=2, decoupled=0)   # every method's, unless below
+METHOD_DEFAULTS = dict(simclr=dict(temp=0.3, jitter_strength=1.0, wd=1e-3, decoupled=1),   # the default run's recipe, chosen by measurement (see below)
                        dino=dict(lr=3e-3), vicreg=dict(lr=5e-3))     # measured in short runs ("The other methods' recipes")
 
 # %% ../nbs/20_cli.ipynb #01ce5a6c
@@ -54,6 +54,7 @@ def _parser():
     a.add_argument('--wd', type=float, default=None, help=f"weight decay of Adam, decoupled (default {DEFAULTS['wd']}, fastai's; {_method_defaults('wd')})")
     a.add_argument('--temp', type=float, default=None, help=f"temperature of the contrastive losses (default {DEFAULTS['temp']}; {_method_defaults('temp')})")
     a.add_argument('--jitter-strength', type=float, default=None, help=f"colour-jitter strength s (SimCLR's): brightness, contrast, saturation 0.8·s, hue 0.2·s (default {DEFAULTS['jitter_strength']}; {_method_defaults('jitter_strength')})")
+    a.add_argument('--decoupled', type=int, default=None, help="simclr's loss: NT-Xent (0) or the decoupled DCL, the positive out of the denominator (1; default for simclr)")
     a.add_argument('--projector-bn', type=int, default=DEFAULTS['projector_bn'], help='BatchNorm in the projector (1) or not (0)')
     a.add_argument('--min-scale', type=float, default=DEFAULTS['min_scale'], help='smallest crop area of RandomResizedCrop')
     a.add_argument('--small-crops', type=int, default=None, help='small crops (half size) of dino and swav besides the two large ones (default 4 for images of 32 px and more, else 0)')
@@ -131,7 +132,7 @@ def _augs(cfg, stats):
 
 def _simclr(cfg, enc, stats, dist_):
     from self_supervised.vision.simclr import create_simclr_model, SimCLR, DistributedSimCLR
-    return create_simclr_model(enc, 512, 128, bn=bool(cfg['projector_bn'])),(DistributedSimCLR if dist_ else SimCLR)(_augs(cfg, stats), temp=cfg['temp'])
+    return create_simclr_model(enc, 512, 128, bn=bool(cfg['projector_bn'])),(DistributedSimCLR if dist_ else SimCLR)(_augs(cfg, stats), temp=cfg['temp'], decoupled=bool(cfg.get('decoupled')))
 
 def _yaware(cfg, enc, stats, dist_):
     from self_supervised.vision.yaware import create_yaware_model, YAware, DistributedYAware
@@ -280,6 +281,10 @@ class _RunDirectory(Callback):
     def before_fit(self): self.last_iter,self.t0 = self.learn.train_iter,time.time()
     def before_epoch(self):
         if self.loop is not None and self.epoch==self.start: _set_loop_state(self.learn, self.loop)   # as in the uninterrupted run
+    def _probed(self):
+        "The probe's figures of this epoch, if it probed"
+        h = self.probe.history
+        return h[-1] if h and h[-1]['epoch']==self.epoch else {}
     def after_epoch(self):
         from fastai.learner import save_model
         from fastai.torch_core import rank_distrib
@@ -291,7 +296,7 @@ class _RunDirectory(Callback):
             raise FloatingPointError(f"the loss is not finite after epoch {self.epoch+1}: {row}")
         _atomic_write(_loop_file(self.run, self.epoch, rank_distrib()), lambda t: torch.save(_loop_state(self.learn), t))   # every rank its own
         if rank_distrib()!=0: return
-        if self.lines: print(f"epoch {self.epoch+1}/{self.n_epoch}  " + '  '.join(f"{k} {_fmt(v)}" for k,v in row.items() if k!='epoch'), flush=True)
+        if self.lines: print(f"epoch {self.epoch+1}/{self.n_epoch}  " + '  '.join(f"{k} {_fmt(v)}" for k,v in {**row, **self._probed()}.items() if k!='epoch'), flush=True)
         self.state['rows'].append(row)
         self.state.update(epochs_done=self.epoch+1, probe=self.probe.history)
         _write_json(self.run/'metrics.json', self.state)
@@ -347,7 +352,7 @@ def pretrain(cfg):
             state['probe_baselines'] = (state['baselines'] if len(xtr)<=n and len(xte)<=n   # their reference lines are measured there too
                                         else _baselines(xtr[:n], ytr[:n], xte[:n], yte[:n], stats, cfg))
     lines = not sys.stdout.isatty()
-    if lines: learn.remove_cb(ProgressCallback); learn.logger = noop
+    if lines: learn.remove_cb(ProgressCallback); learn.logger = noop; probe.verbose = False   # the probe's figures go on the epoch's line
     t0 = time.time()
     try:
         with warnings.catch_warnings():
@@ -421,6 +426,8 @@ def _validate(cfg):
     _check(math.isfinite(cfg['temp']) and cfg['temp']>0, f"--temp must be a number > 0, got {cfg['temp']}")
     _check(0<=cfg['jitter_strength']<=2.5, f"--jitter-strength must be a number in [0, 2.5] (hue 0.2·s is at most 0.5), got {cfg['jitter_strength']}")
     _check(0<cfg['min_scale']<=1, f"--min-scale must be in (0, 1], got {cfg['min_scale']}")
+    _check(cfg['decoupled'] in (0,1), f"--decoupled must be 0 or 1, got {cfg['decoupled']}")
+    _check(not cfg['decoupled'] or cfg['method']=='simclr', f"--decoupled 1 is simclr's loss, not {cfg['method']}'s")
     _check(cfg['n_train'] is None or cfg['n_train']>=1, f"--n-train must be >= 1, got {cfg['n_train']}")
     _check(cfg['probe_every']>=1, f"--probe-every must be >= 1 (epochs between probes), got {cfg['probe_every']}")
     _check(cfg['keep_checkpoints']>=1, f"--keep-checkpoints must be >= 1 (resuming needs the last one), got {cfg['keep_checkpoints']}")
@@ -455,7 +462,7 @@ def _config(args):
     if cfg.get('resume'):
         run = Path(cfg['resume'])
         if not (run/'config.json').exists(): raise UserError(f"--resume {run}: no config.json there")
-        old = {**dict(wd=1e-2, min_scale=.5, projector_bn=0, jitter_strength=0.6, few_labels=10, keep_checkpoints=1, widen=None, stem_stride=None, stem_width=None, overwrite=False, small_crops=4),
+        old = {**dict(wd=1e-2, min_scale=.5, projector_bn=0, jitter_strength=0.6, few_labels=10, keep_checkpoints=1, widen=None, stem_stride=None, stem_width=None, overwrite=False, small_crops=4, decoupled=0),
                **json.loads((run/'config.json').read_text())}   # configs of earlier versions
         if cfg['epochs'] is not None: _check(cfg['epochs']>=1, f"--epochs must be >= 1, got {cfg['epochs']}")
         old.update(resume=str(run), out=str(run), epochs=old['epochs'] if cfg['epochs'] is None else cfg['epochs'])
@@ -481,7 +488,7 @@ def _resolve(cfg):
     if cfg['size'] is None: cfg['size'] = 28 if cfg['data'] is None else 64
     if cfg['epochs'] is None: cfg['epochs'] = DEFAULTS['epochs']
     if cfg['widen'] is None and is_fastai_arch(cfg['arch']): cfg['widen'] = 0.5
-    for k in ('lr','wd','temp','jitter_strength'):
+    for k in ('lr','wd','temp','jitter_strength','decoupled'):
         if cfg[k] is None: cfg[k] = METHOD_DEFAULTS.get(cfg['method'], {}).get(k, DEFAULTS[k])
     _validate(cfg)
     if cfg['stem_stride'] is None and cfg['size']<=64: cfg['stem_stride'] = _default_stem_stride(cfg)

@@ -63,16 +63,16 @@ def _standardize(train_f, test_f):
     m,s = train_f.mean(0),train_f.std(0).clamp_min(1e-6)
     return (train_f-m)/s,(test_f-m)/s
 
-def linear_probe_accuracy(train_f, train_y, test_f, test_y, wd=1e-3, max_iter=100):
-    "Accuracy of a logistic regression (L-BFGS, L2 `wd`) fitted on standardised frozen features"
-    torch.manual_seed(0)
+def linear_probe_accuracy(train_f, train_y, test_f, test_y, C=0.2, max_iter=100):
+    "Accuracy of a logistic regression (L-BFGS, scikit-learn's inverse L2 strength `C`) fitted on standardised frozen features"
     xtr,xte = _standardize(train_f.float(), test_f.float())
     ytr,yte = torch.as_tensor(train_y).long(),torch.as_tensor(test_y).long()
-    lin = nn.Linear(xtr.shape[1], int(ytr.max())+1)
+    with torch.random.fork_rng(devices=[]):   # a seeded start that leaves the caller's random stream (a training run's) alone
+        torch.manual_seed(0); lin = nn.Linear(xtr.shape[1], int(ytr.max())+1)
     opt = torch.optim.LBFGS(lin.parameters(), lr=1, max_iter=max_iter, history_size=10, line_search_fn='strong_wolfe')
     def closure():
         opt.zero_grad()
-        loss = F.cross_entropy(lin(xtr), ytr) + wd*lin.weight.pow(2).sum()/2
+        loss = F.cross_entropy(lin(xtr), ytr) + lin.weight.pow(2).sum()/(2*C*len(ytr))   # C·sum of cross-entropies + |W|²/2, over C·N
         loss.backward(); return loss
     with torch.enable_grad(): opt.step(closure)
     with torch.no_grad(): return (lin(xte).argmax(1)==yte).float().mean().item()
@@ -91,7 +91,7 @@ def ridge_r2(train_f, train_y, test_f, test_y, alpha=1.0):
     return r2_score(test_y, xte@w+ym)
 
 # %% ../nbs/06_evaluation.ipynb #5a517e10
-def few_label_accuracy(train_f, train_y, test_f, test_y, n_per_class=10, n_draws=5, seed=0, wd=1e-2):
+def few_label_accuracy(train_f, train_y, test_f, test_y, n_per_class=10, n_draws=5, seed=0, C=1.):
     "Mean and standard deviation over `n_draws` seeded draws of the linear-probe accuracy with `n_per_class` training labels per class"
     if n_per_class<1 or n_draws<1: raise ValueError(f"n_per_class and n_draws must be >= 1, got {n_per_class} and {n_draws}")
     y = torch.as_tensor(train_y).long()
@@ -100,7 +100,7 @@ def few_label_accuracy(train_f, train_y, test_f, test_y, n_per_class=10, n_draws
     for _ in range(n_draws):
         perm = torch.randperm(len(y), generator=g)
         idx = torch.cat([perm[y[perm]==c][:n_per_class] for c in y.unique()])
-        accs.append(linear_probe_accuracy(train_f[idx], y[idx], test_f, test_y, wd=wd))
+        accs.append(linear_probe_accuracy(train_f[idx], y[idx], test_f, test_y, C=C))
     a = torch.tensor(accs)
     return a.mean().item(),(a.std().item() if n_draws>1 else 0.)
 

@@ -19,18 +19,19 @@ __all__ = ['KERNELS', 'NTXent', 'KernelMetric', 'YAwareInfoNCE', 'BarlowTwinsLos
 _KEEP_SOFTMAX = 1<<22   # matrices up to 16 MiB (fp32) keep their softmax for the backward pass instead of recomputing it
 
 class _ContrastiveCE(torch.autograd.Function):
-    "Mean over anchors of logsumexp_{j != self} s_ij - sum_j t_ij s_ij, with s = a @ z.T; t one-hot at `pos` or rows of `w`"
+    "Mean over anchors of logsumexp_{j != self (, pos if `decoupled`)} s_ij - sum_j t_ij s_ij, with s = a @ z.T; t one-hot at `pos` or rows of `w`"
     @staticmethod
-    def forward(ctx, a, z, self_idx, pos_idx, w):
+    def forward(ctx, a, z, self_idx, pos_idx, w, decoupled=False):
         r = torch.arange(a.shape[0], device=a.device)
         s = a@z.T
         tgt = s[r,pos_idx] if w is None else (w*s).sum(1)
         s[r,self_idx] = -math.inf
+        if decoupled: s[r,pos_idx] = -math.inf
         m = s.amax(1)
         total = s.sub_(m[:,None]).exp_().sum(1)
         lse = total.log().add_(m)
         keep = s.div_(total[:,None]) if s.numel()<=_KEEP_SOFTMAX else None   # small: keep the softmax, skip a matmul in backward
-        ctx.save_for_backward(a, z, self_idx, pos_idx, w, lse, keep)
+        ctx.save_for_backward(a, z, self_idx, pos_idx, w, lse, keep); ctx.decoupled = decoupled
         return (lse-tgt).mean()
     @staticmethod
     def backward(ctx, g):
@@ -40,11 +41,12 @@ class _ContrastiveCE(torch.autograd.Function):
         else:
             p = a@z.T
             p[r,self_idx] = -math.inf
-            p.sub_(lse[:,None]).exp_()                # softmax over j != i
+            if ctx.decoupled: p[r,pos_idx] = -math.inf
+            p.sub_(lse[:,None]).exp_()                # softmax over j != i (and j != pos if decoupled)
         if w is None: p[r,pos_idx] -= 1
         else: p.sub_(w)
         p.mul_(g/a.shape[0])
-        return p@z, p.T@a, None, None, None
+        return p@z, p.T@a, None, None, None, None
 
 # %% ../nbs/04_losses.ipynb #9d6dc559
 def _check_pair(z1, z2, name):
@@ -78,13 +80,14 @@ class NTXent(nn.Module):
 
     For the 2B embeddings of two views (z1, z2), with sim(u, v) = u.v / (|u| |v|) and i' the other view of i:
         L = -1/(2B) sum_i log( exp(sim(z_i, z_i')/t) / sum_{k != i} exp(sim(z_i, z_k)/t) )
+    With `decoupled=True` the sum runs over k != i, i' (the decoupled contrastive loss, DCL, of Yeh et al. 2022).
     With `gather_distributed=True` the sum over k runs over the embeddings of every process."""
-    def __init__(self, temperature=0.1, gather_distributed=False):
+    def __init__(self, temperature=0.1, gather_distributed=False, decoupled=False):
         super().__init__(); _check_temperature(temperature); store_attr()
     def forward(self, z1, z2):
         a,cand,si,pi = _views(z1, z2, self.temperature, self.gather_distributed, 'NTXent')
-        return _finite(_ContrastiveCE.apply(a, cand, si, pi, None), 'NTXent')
-    def extra_repr(self): return f"temperature={self.temperature}, gather_distributed={self.gather_distributed}"
+        return _finite(_ContrastiveCE.apply(a, cand, si, pi, None, self.decoupled), 'NTXent')
+    def extra_repr(self): return f"temperature={self.temperature}, gather_distributed={self.gather_distributed}, decoupled={self.decoupled}"
 
 # %% ../nbs/04_losses.ipynb #8d2ae47f
 def _compact(f): return lambda d: torch.where(d<1, f(d), torch.zeros_like(d))

@@ -11,6 +11,7 @@ def losses(out):
     sl = slice(rank*b, (rank+1)*b)
     res = {}
     for name,fn in [('ntxent', lambda a,c,y: NTXent(0.2, gather_distributed=True)(a,c)),
+                    ('dcl', lambda a,c,y: NTXent(0.2, gather_distributed=True, decoupled=True)(a,c)),
                     ('yaware', lambda a,c,y: YAwareInfoNCE('gaussian', 0.5, 0.2, gather_distributed=True)(a,c,y))]:
         a,c = z1[sl].clone().requires_grad_(),z2[sl].clone().requires_grad_()
         loss = fn(a, c, y[sl]); loss.backward()

@@ -31,6 +31,8 @@ def test_pretrain_resume_evaluate(tmp_path, capsys):
     assert 'few-label (2/class)' in r.stdout
     # not a terminal: one line per epoch, no progress-bar frames
     assert 'epoch 1/1  train_loss' in r.stdout and '\r' not in r.stdout
+    line, = [l for l in r.stdout.splitlines() if l.startswith('epoch 1/1')]
+    assert 'knn_acc' in line and 'linear_acc' in line and 'probe epoch=' not in r.stdout          # the probe's figures on the epoch's line
     assert _main('pretrain', '--resume', out, '--epochs', 2)==0                                  # in this process: main's argv, not sys.argv
     o = capsys.readouterr().out
     assert 'resuming' in o and 'after epoch 1' in o
@@ -106,7 +108,8 @@ def test_pretrain_under_torchrun_resumes_exactly(tmp_path):
     a,b = tmp_path/'a',tmp_path/'b'
     r = torchrun('pretrain', '--n-train', 256, '--bs', 32, '--probe-every', 1, '--few-labels', 1, '--epochs', 2, '--keep-checkpoints', 2, '--out', a)
     assert r.returncode==0, r.stderr[-3000:]
-    assert r.stdout.count('probe epoch=1')==1 and 'raw pixels' in r.stdout                      # printed by rank 0 only
+    lines = [l for l in r.stdout.splitlines() if l.startswith('epoch ')]
+    assert len(lines)==2 and all('knn_acc' in l for l in lines) and 'raw pixels' in r.stdout      # printed by rank 0 only
     assert sorted(f.name for f in a.glob('loop_1_*'))==['loop_1_rank0.pth', 'loop_1_rank1.pth']
     b.mkdir()
     for f in ['config.json', 'metrics.json', 'model_0.pth', 'loop_0_rank0.pth', 'loop_0_rank1.pth']: shutil.copy(a/f, b/f)
@@ -156,6 +159,8 @@ ERRORS = [
     (['--widen', 0.5, '--arch', 'resnet18'], "--widen applies to fastai"),
     (['--stem-width', 0], "--stem-width must be >= 1"),
     (['--stem-width', 16, '--arch', 'resnet18'], "--stem-width applies to fastai"),
+    (['--decoupled', 2], "--decoupled must be 0 or 1"),
+    (['--decoupled', 1, '--method', 'byol'], "--decoupled 1 is simclr's loss"),
     (['--no-such-option'], "unrecognized arguments"),
 ]
 # the process-level contract (exit status 2, one line on stderr, no traceback) in subprocesses, for errors raised at each stage:

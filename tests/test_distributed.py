@@ -23,7 +23,7 @@ def test_losses_match_single_process(tmp_path, ws):
     g = torch.Generator().manual_seed(0)
     z1,z2,y = torch.randn(ws*b, D, generator=g, dtype=torch.float64),torch.randn(ws*b, D, generator=g, dtype=torch.float64),torch.randn(ws*b, generator=g, dtype=torch.float64)
     ranks = [torch.load(tmp_path/f'losses_{r}.pt') for r in range(ws)]
-    for name,fn in [('ntxent', lambda a,c: NTXent(0.2)(a,c)), ('yaware', lambda a,c: YAwareInfoNCE('gaussian', 0.5, 0.2)(a,c,y))]:
+    for name,fn in [('ntxent', lambda a,c: NTXent(0.2)(a,c)), ('dcl', lambda a,c: NTXent(0.2, decoupled=True)(a,c)), ('yaware', lambda a,c: YAwareInfoNCE('gaussian', 0.5, 0.2)(a,c,y))]:
         a,c = z1.clone().requires_grad_(),z2.clone().requires_grad_()
         loss = fn(a, c); loss.backward()
         assert abs(sum(r[name]['loss'] for r in ranks)/ws - loss.item()) < 1e-10, name

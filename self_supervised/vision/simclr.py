@@ -50,14 +50,14 @@ def get_simclr_aug_pipelines(size, **kwargs):
 
 # %% ../../nbs/10_vision.simclr.ipynb #d0f601b2
 class SimCLR(Callback):
-    "SimCLR: two augmented views per image, NT-Xent loss on their projections"
+    "SimCLR: two augmented views per image, NT-Xent loss (`decoupled`: DCL's) on their projections"
     order,run_valid = 9,True
-    def __init__(self, aug_pipelines, temp=0.07, print_augs=False):
+    def __init__(self, aug_pipelines, temp=0.07, print_augs=False, decoupled=False):
         assert_aug_pipelines(aug_pipelines, 2)
         self.aug1,self.aug2 = aug_pipelines
-        store_attr('aug_pipelines,temp,print_augs')
+        store_attr('aug_pipelines,temp,print_augs,decoupled')
         self.loss = self.create_loss()
-    def create_loss(self): return NTXent(self.temp)
+    def create_loss(self): return NTXent(self.temp, decoupled=self.decoupled)
     def before_fit(self):
         self.learn.loss_func = self.lf
         if self.print_augs: print(f"{type(self).__name__} views:\n  1: {self.aug1}\n  2: {self.aug2}")
@@ -87,9 +87,9 @@ def sync_projector_bn(learn):
 
 class DistributedSimCLR(SimCLR):
     "SimCLR whose NT-Xent gathers the embeddings of every process as negatives"
-    def __init__(self, aug_pipelines, temp=0.07, print_augs=False, sync_bn=False):
-        super().__init__(aug_pipelines, temp, print_augs); self.sync_bn = sync_bn
-    def create_loss(self): return NTXent(self.temp, gather_distributed=True)
+    def __init__(self, aug_pipelines, temp=0.07, print_augs=False, decoupled=False, sync_bn=False):
+        super().__init__(aug_pipelines, temp, print_augs, decoupled); self.sync_bn = sync_bn
+    def create_loss(self): return NTXent(self.temp, gather_distributed=True, decoupled=self.decoupled)
     def before_fit(self):
         super().before_fit()
         if self.sync_bn: sync_projector_bn(self.learn)
