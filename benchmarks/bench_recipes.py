@@ -11,7 +11,7 @@ temp 0.3, colour-jitter strength 1.0 (jitter_s), min-scale 0.5, weight decay 1e-
 pool_at moves the stem's max-pool (3: after the stem's three convolutions, 2: before the third); stem_out=32 ends the stem at the first stage's width;
 decoupled=1 is the CLI's DCL loss (0: NT-Xent); probe_every=0 trains without probes.
 With Debian's dataset-fashion-mnist installed, every probe is also measured on the 9,000 test images of Fashion-MNIST outside the
-embedded split (`knn9k`, `lin9k`): a standard error of 0.4 points instead of 1.1, on images no recipe was chosen on.
+embedded split (`knn9k`, `linear9k`): a standard error of 0.4 points instead of 1.1, on images no recipe was chosen on.
 """
 import json, sys, time, torch
 from fastai.learner import Learner
