@@ -14,14 +14,15 @@ from fastcore.all import *
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # raised by importing fastai
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'METHOD_DEFAULTS', 'METHODS', 'UserError', 'input_stats', 'create_method_model', 'pretrain',
-           'load_encoder', 'evaluate', 'method_config', 'main']
+__all__ = ['DEFAULTS', 'METHOD_DEFAULTS', 'FULL_DEFAULTS', 'METHODS', 'UserError', 'input_stats', 'create_method_model',
+           'pretrain', 'load_encoder', 'evaluate', 'method_config', 'main']
 
 # %% ../nbs/20_cli.ipynb #277e6cd1
 _PROBE_ITEMS = 5000   # images of each split that the probes during training use (the final summary uses all)
 DEFAULTS = dict(epochs=9, bs=64, lr=1e-2, wd=1e-2, temp=0.2, jitter_strength=0.6, projector_bn=1, min_scale=0.5, probe_every=2, decoupled=0)   # every method's, unless below
 METHOD_DEFAULTS = dict(simclr=dict(temp=0.3, jitter_strength=1.0, wd=1e-3, decoupled=1),   # the default run's recipe, chosen by measurement (see below)
                        dino=dict(lr=3e-3), vicreg=dict(lr=5e-3))     # measured in short runs ("The other methods' recipes")
+FULL_DEFAULTS = dict(epochs=2, stem_stride=1)   # --full: 60,000 images at full resolution after the stem ("A longer run on the full Fashion-MNIST")
 
 # %% ../nbs/20_cli.ipynb #01ce5a6c
 class UserError(Exception): "An error in the user's input: printed as one line, exit status 2"
@@ -40,12 +41,12 @@ def _parser():
     a = sub.add_parser('pretrain', help='pretrain an encoder')
     a.add_argument('--method', default='simclr', help=f"one of {', '.join(METHODS)}")
     a.add_argument('--data', default=None, help='image folder (default: the embedded Fashion-MNIST subset)')
-    a.add_argument('--full', action='store_true', help="full Fashion-MNIST from Debian's dataset-fashion-mnist")
+    a.add_argument('--full', action='store_true', help="full Fashion-MNIST from Debian's dataset-fashion-mnist (defaults then: " + ', '.join(f"--{k.replace('_','-')} {v}" for k,v in FULL_DEFAULTS.items()) + ')')
     a.add_argument('--labels', default=None, help='CSV with a file column and the --y column')
     a.add_argument('--y', default=None, help="continuous variable for yaware: 'area' on the embedded data, or a --labels column")
     a.add_argument('--arch', default='xresnet18', help='fastai or timm architecture name')
     a.add_argument('--widen', type=float, default=None, help='width multiplier of fastai xresnet archs (default 0.5)')
-    a.add_argument('--stem-stride', type=int, default=None, help='total stride of the stem: 1, 2 or 4 (default 2 for images up to 64 px)')
+    a.add_argument('--stem-stride', type=int, default=None, help=f"total stride of the stem: 1, 2 or 4 (default 2 for images up to 64 px; {FULL_DEFAULTS['stem_stride']} with --full)")
     a.add_argument('--stem-width', type=int, default=None, help='channels of the first two stem convolutions of xresnets (fastai: 32; default 16 for images up to 64 px)')
     a.add_argument('--n-in', type=int, default=None)
     a.add_argument('--size', type=int, default=None, help='image size (default 28 on Fashion-MNIST, 64 on folders)')
@@ -486,6 +487,8 @@ def _resolve(cfg):
     if cfg['method']=='yaware' and cfg['y'] is None: cfg['y'] = 'area' if cfg['data'] is None else None
     if cfg['n_in'] is None: cfg['n_in'] = 1 if cfg['data'] is None else 3
     if cfg['size'] is None: cfg['size'] = 28 if cfg['data'] is None else 64
+    if cfg.get('full') and cfg['data'] is None:
+        for k,v in FULL_DEFAULTS.items(): cfg[k] = v if cfg[k] is None else cfg[k]
     if cfg['epochs'] is None: cfg['epochs'] = DEFAULTS['epochs']
     if cfg['widen'] is None and is_fastai_arch(cfg['arch']): cfg['widen'] = 0.5
     for k in ('lr','wd','temp','jitter_strength','decoupled'):

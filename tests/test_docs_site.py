@@ -178,15 +178,17 @@ def test_tutorial(site, server, browser):
 
 def test_search_offline(site, server, browser):
     browser.goto(f'{server}/search.html?q=NTXent')
-    found = browser.js("""(async () => {
-      for (let k = 0; k < 100; k++) {
-        const hits = document.querySelectorAll('#search-results li a, ul.search li a');
-        if (hits.length) return [...hits].map(a => a.getAttribute('href'));
+    # Sphinx adds the hits one at a time (5 ms apart), best last, and writes its summary when the list is complete: wait for it
+    found,summary = browser.js("""(async () => {
+      for (let k = 0; k < 300; k++) {
+        const s = document.querySelector('#search-results .search-summary');
+        if (s && /finished|did not match/.test(s.innerText))
+          return [[...document.querySelectorAll('#search-results ul.search li a')].map(a => a.getAttribute('href')), s.innerText];
         await new Promise(r => setTimeout(r, 100));
       }
-      return [];
+      return [[], 'the search did not finish in 30 s'];
     })()""")
-    assert any('api/losses' in h for h in found), found
+    assert any('api/losses' in h for h in found), (summary, found)
 
 def _module_pages():
     sys.path.insert(0, str(ROOT/'site'))
