@@ -181,6 +181,7 @@ def plot_probes(history, fn=None, title='probe', baselines=None):
         for (name,b),ls in zip((baselines or {}).items(), styles):
             if k in b: ax.axhline(b[k], color=line.get_color(), ls=ls, lw=1, label=f"{k}, {name}")
     ax.set_xlabel('epoch'); ax.set_title(title); ax.grid(alpha=.3); ax.legend(fontsize=7)
+    ax.set_xlim(left=0); ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))   # whole epochs from 0 (the random init), also for a run probed once
     fig.tight_layout()
     if fn: fig.savefig(fn, dpi=100); plt.close(fig)
     return fig
