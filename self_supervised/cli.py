@@ -488,7 +488,8 @@ def _resolve(cfg):
     if cfg['n_in'] is None: cfg['n_in'] = 1 if cfg['data'] is None else 3
     if cfg['size'] is None: cfg['size'] = 28 if cfg['data'] is None else 64
     if cfg.get('full') and cfg['data'] is None:
-        for k,v in FULL_DEFAULTS.items(): cfg[k] = v if cfg[k] is None else cfg[k]
+        for k,v in FULL_DEFAULTS.items():
+            if cfg[k] is None: cfg[k] = v
     if cfg['epochs'] is None: cfg['epochs'] = DEFAULTS['epochs']
     if cfg['widen'] is None and is_fastai_arch(cfg['arch']): cfg['widen'] = 0.5
     for k in ('lr','wd','temp','jitter_strength','decoupled'):
