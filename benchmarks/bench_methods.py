@@ -13,6 +13,7 @@ from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelFitException
 import fastai.callback.schedule  # noqa
 from self_supervised import cli
+from self_supervised.methods import load_methods
 from self_supervised.data import load_fashion_mnist, dls_from_arrays, foreground_area
 from self_supervised.evaluation import probe
 
@@ -60,7 +61,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument('--budget', type=float, default=120, help='training seconds per method')
     p.add_argument('--n', type=int, default=2000); p.add_argument('--n-test', type=int, default=1000); p.add_argument('--bs', type=int, default=None, help="batch size (default: each method's on the command line)")
-    p.add_argument('--methods', default=','.join(cli.METHODS)); p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--methods', default=','.join(load_methods())); p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--one', default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one: print(json.dumps(run_one(a.one, a))); return
@@ -68,7 +69,7 @@ def main():
     r0 = probe(encoder(), d['x_train'][:a.n,None], d['y_train'][:a.n], d['x_test'][:a.n_test,None], d['y_test'][:a.n_test], stats=cli.input_stats(cli.method_config()), few_labels=10)
     rows = [dict(method='random init', **r0)]
     for name in a.methods.split(','):
-        if name not in cli.METHODS: raise SystemExit(f"unknown method {name!r}; one of {list(cli.METHODS)}")
+        if name not in load_methods(): raise SystemExit(f"unknown method {name!r}; one of {list(load_methods())}")
         args = [sys.executable, __file__, '--one', name] + [f'--{k.replace("_","-")}={v}' for k,v in vars(a).items() if k not in ('one','methods') and v is not None]
         r = subprocess.run(args, capture_output=True, text=True)
         if r.returncode: print(f"{name} failed:\n{r.stderr[-2000:]}", file=sys.stderr); continue

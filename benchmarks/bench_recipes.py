@@ -6,7 +6,7 @@ during training), the training time, and appends the result as one JSON line to 
     python benchmarks/bench_recipes.py name=fastai-stem stem_szs=32,32,64 epochs=8
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/bench_recipes.py name=bs32 bs=32 epochs=8 threads=1   # two recipes side by side
 
-Defaults are the CLI's default SimCLR recipe (xresnet18, widen 0.5, stem_stride 2, stem widths 16,16,64, 9 epochs, bs 64, lr 1e-2,
+Defaults are the CLI's default SimCLR recipe, read from its record (xresnet18, widen 0.5, stem_stride 2, stem widths 16,16,64, 9 epochs, bs 64, lr 1e-2,
 temp 0.3, colour-jitter strength 1.0 (jitter_s), min-scale 0.5, weight decay 1e-3 (wd; fastai's Adam default, decoupled, is 1e-2), projector 512-128 with BatchNorm, channels_last); pool is the encoder's global pooling (catavgmax, avg, ...); stem_szs is fastai's XResNet `stem_szs` (its own: 32,32,64);
 pool_at moves the stem's max-pool (3: after the stem's three convolutions, 2: before the third); stem_out=32 ends the stem at the first stage's width;
 decoupled=1 is the CLI's DCL loss (0: NT-Xent); probe_every=0 trains without probes.
@@ -21,9 +21,13 @@ from self_supervised.vision.simclr import create_encoder, create_simclr_model, g
 from self_supervised.data import load_fashion_mnist, dls_from_arrays
 from self_supervised.evaluation import probe, ProbeCallback
 
-DEFAULTS = dict(name='default', arch='xresnet18', widen=0.5, stem_stride=2, stem_szs='16,16,64', epochs=9, bs=64, lr=1e-2, temp=0.3,
-                min_scale=0.5, hidden=512, bn=1, pool='catavgmax', jitter_s=1.0, wd=1e-3, probe_every=2, seed=0, threads=2, log='recipes.jsonl',
-                pool_at=3, stem_out=64, decoupled=1)
+from self_supervised.config import method_config
+from self_supervised.methods import get_method
+_c,_m = method_config('simclr', device='cpu'),get_method('simclr')    # the command's recipe: its record, read, not copied
+DEFAULTS = dict(name='default', arch=_c['arch'], widen=_c['widen'], stem_stride=_c['stem_stride'], stem_szs=f"{_c['stem_width']},{_c['stem_width']},64",
+                epochs=_c['epochs'], bs=_c['bs'], lr=_c['lr'], temp=_c['temp'], min_scale=_c['min_scale'], hidden=_m.model_kw['hidden_size'],
+                bn=_c['projector_bn'], pool='catavgmax', jitter_s=_c['jitter_strength'], wd=_c['wd'], probe_every=2, seed=0, threads=2,
+                log='recipes.jsonl', pool_at=3, stem_out=64, decoupled=_c['decoupled'])
 
 def parse(argv):
     cfg = dict(DEFAULTS)

@@ -6,18 +6,19 @@ Docs: https://self-supervised.github.io/self_supervised/data.html.md"""
 
 # %% ../nbs/05_data.ipynb #26548fb4
 from __future__ import annotations
-import gzip, warnings
+import gzip, hashlib, json, os, warnings
 import numpy as np, torch
 from pathlib import Path
 from fastcore.all import *
 from fastai.torch_core import TensorImage, TensorCategory, default_device
 from fastai.data.core import DataLoaders, TfmdDL
-from fastai.data.transforms import IntToFloatTensor, get_image_files
+from fastai.data.transforms import IntToFloatTensor, image_extensions
 from fastai.losses import CrossEntropyLossFlat, MSELossFlat
 
 # %% auto #0
 __all__ = ['FASHION_MNIST_CLASSES', 'DEBIAN_FASHION_MNIST', 'Y_VARIABLES', 'read_idx', 'load_fashion_mnist', 'balanced_subset',
-           'foreground_area', 'no_supervised_loss', 'dls_from_arrays', 'read_images', 'dls_from_folder']
+           'foreground_area', 'to_float01', 'no_supervised_loss', 'dls_from_arrays', 'is_run_dir', 'image_files',
+           'read_images', 'dls_from_folder', 'describe_data']
 
 # %% ../nbs/05_data.ipynb #cc01c0ba
 FASHION_MNIST_CLASSES = ['T-shirt/top','Trouser','Pullover','Dress','Coat','Sandal','Shirt','Sneaker','Bag','Ankle boot']
@@ -80,6 +81,12 @@ def _as_targets(y, n, name='y'):
     if not np.isfinite(y).all(): raise ValueError(f"{name} contains NaN or inf")
     return torch.as_tensor(y).float()
 
+def to_float01(x):
+    "Images as float32 in [0, 1]: uint8 divided by 255, float as is; a tensor stays a tensor, anything else becomes an array"
+    if isinstance(x, torch.Tensor): return x.float()/255 if x.dtype==torch.uint8 else x.float()
+    x = np.asarray(x)
+    return x.astype(np.float32)/255 if x.dtype==np.uint8 else x.astype(np.float32, copy=False)
+
 def no_supervised_loss(*args):
     "Loss placeholder of unlabelled data: a contrastive callback replaces it"
     raise RuntimeError("this data has no labels: add a self-supervised callback (SimCLR, YAware) or pass loss_func to Learner")
@@ -94,65 +101,206 @@ class _ArrayDS:
     def __len__(self): return len(self.x)
     def __getitem__(self, i): return (TensorImage(self.x[i]),) if self.y is None else (TensorImage(self.x[i]), self.y[i])
 
+def _join_single(chunks):
+    "`chunks` with a last chunk of one item joined to the chunk before it"
+    prev = None
+    for c in chunks:
+        if prev is not None and len(c)==1: yield list(prev)+list(c); return
+        if prev is not None: yield prev
+        prev = c
+    if prev is not None: yield prev
+
+class _NoSingleDL(TfmdDL):
+    "A `TfmdDL` that never yields a batch of one item when `bs>1`: a last item left alone joins the batch before it"
+    @property
+    def _joins(self): return bool(self.bs and self.bs>1 and not self.drop_last and self.n and self.n>self.bs and self.n%self.bs==1)
+    def __len__(self): return super().__len__() - self._joins
+    def sample(self):   # the worker of the last batch also takes the item that joins it
+        nb = len(self)
+        return (b for i,b in enumerate(self._DataLoader__idxs) if min(i//(self.bs or 1), nb-1)%self.num_workers==self.offs)
+    def chunkify(self, b): return _join_single(super().chunkify(b)) if self._joins else super().chunkify(b)
+
 def dls_from_arrays(x, y=None, x_valid=None, y_valid=None, valid_pct=0.1, bs=64, seed=0, device=None, **kwargs):
-    "fastai `DataLoaders` of float `TensorImage` batches in [0, 1] (and `y` if given) from in-memory arrays"
+    "fastai `DataLoaders` of float `TensorImage` batches in [0, 1] (and `y` if given) from in-memory arrays; no batch of one image"
     x = _as_images(x); y = _as_targets(y, len(x))
+    split = None
     if x_valid is None:
         idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
         nv = int(len(x)*valid_pct)
         vi,ti = idx[:nv],idx[nv:]
+        split = (ti.numpy(),vi.numpy())
         x,x_valid,y,y_valid = x[ti],x[vi],(None if y is None else y[ti]),(None if y is None else y[vi])
     else: x_valid = _as_images(x_valid, 'x_valid'); y_valid = _as_targets(y_valid, len(x_valid), 'y_valid')
     if bs>len(x): raise ValueError(f"bs={bs} is larger than the training set ({len(x)} images)")
+    if bs>1 and len(x_valid)==1:
+        raise ValueError(f"the held-out set has 1 image, a batch of one that contrastive losses refuse: hold out none or at least 2 (valid_pct, x_valid)")
     tfms = [IntToFloatTensor()] if x.dtype==torch.uint8 else []
     device = ifnone(device, default_device())
-    mk = lambda ds, train: TfmdDL(ds, bs=bs, shuffle=train, drop_last=train, after_batch=tfms, device=device, **kwargs)
+    mk = lambda ds, train: _NoSingleDL(ds, bs=bs, shuffle=train, drop_last=train, after_batch=tfms, device=device, **kwargs)
     dls = DataLoaders(mk(_ArrayDS(x, y), True), mk(_ArrayDS(x_valid, y_valid), False), device=device)
-    dls.n_inp = 1
+    dls.n_inp,dls.split_idxs = 1,split
     return dls
 
 # %% ../nbs/05_data.ipynb #1e30e6be
-def _read_image(fn, size, n_in):
-    from PIL import Image
-    im = Image.open(fn); im.load()
-    im = im.convert('L' if n_in==1 else 'RGB').resize((size,size), Image.BILINEAR)
-    a = np.asarray(im, dtype=np.uint8)
-    return a[None] if n_in==1 else a.transpose(2,0,1)
+def is_run_dir(path):
+    "Whether `path` is a run directory of this library: its `manifest.json` has key 'self_supervised_run', or it holds `config.json` and `metrics.json`"
+    path = Path(path)
+    try: m = json.loads((path/'manifest.json').read_text())
+    except (OSError, ValueError): m = None
+    if isinstance(m, dict) and 'self_supervised_run' in m: return True
+    return (path/'config.json').is_file() and (path/'metrics.json').is_file()
 
-def read_images(path, size=64, n_in=3, files=None):
-    "Images under `path` resized to `size`: uint8 (N, n_in, size, size), the files read, and the count of unreadable files skipped"
+def _is_dir(e):
+    try: return e.is_dir()   # follows symlinks
+    except OSError: return False
+
+def image_files(path, extensions=None):
+    "Image files under `path` in sorted order, each real file once; skips hidden names, run directories and a `runs` folder of runs under `path`"
+    path = Path(path)
+    exts = {e.lower() for e in ifnone(extensions, image_extensions)}
+    seen_dirs,seen,res = set(),set(),[]
+    def walk(d, top):
+        real = os.path.realpath(d)
+        if real in seen_dirs or is_run_dir(d): return   # a symlink loop, or a folder reached twice, is walked once
+        seen_dirs.add(real)
+        try: entries = sorted((e for e in os.scandir(d) if not e.name.startswith('.')), key=lambda e: e.name)
+        except OSError: return
+        dirs = [e for e in entries if _is_dir(e)]; dnames = {e.name for e in dirs}
+        for e in entries:
+            if e.name in dnames or os.path.splitext(e.name)[1].lower() not in exts: continue
+            rf = os.path.realpath(e.path)
+            if rf not in seen: seen.add(rf); res.append(Path(e.path))
+        for e in dirs:
+            if top and e.name=='runs' and any(is_run_dir(o) for o in Path(e.path).iterdir() if o.is_dir()): continue
+            walk(e.path, False)
+    walk(path, True)
+    return L(res)
+
+# %% ../nbs/05_data.ipynb #18381273
+_DEEP_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I', 'F')
+
+def _read_image(fn, size, n_in):
+    "(n_in, size, size): uint8 for an 8-bit image, float32 of the raw values for a 16-bit, 32-bit integer or float one"
+    from PIL import Image
+    with Image.open(fn) as im:
+        im.load()
+        if im.mode not in _DEEP_MODES:
+            a = np.asarray(im.convert('L' if n_in==1 else 'RGB').resize((size,size), Image.BILINEAR), dtype=np.uint8)
+            return a[None] if n_in==1 else a.transpose(2,0,1)
+        a = np.asarray(im).astype(np.float32)
+    if not np.isfinite(a).all(): raise ValueError(f"{fn} has NaN or inf pixels")
+    a = np.asarray(Image.fromarray(a).resize((size,size), Image.BILINEAR), dtype=np.float32)
+    return np.repeat(a[None], n_in, 0)
+
+def _read_files(files, size, n_in, value_range=None):
+    "Images, indices of `files` read and skipped, and the value range that scaled the deep images (None if all are 8-bit)"
+    if n_in not in (1,3): raise ValueError(f"n_in must be 1 (grey) or 3 (RGB) for image files, got {n_in}")
+    ims,ok,bad = [],[],[]
+    for i,f in enumerate(files):
+        try: ims.append(_read_image(f, size, n_in)); ok.append(i)
+        except Exception: bad.append(i)
+    if not ims: return None,ok,bad,None
+    deep = [a for a in ims if a.dtype!=np.uint8]
+    if not deep: return np.stack(ims),ok,bad,None
+    if value_range is None:
+        lo,hi = min(0., min(float(a.min()) for a in deep)),max(float(a.max()) for a in deep)
+        value_range = (0.,1.) if lo>=0 and hi<=1 else (lo, hi if hi>lo else lo+1.)
+    lo,hi = value_range
+    x = np.stack([a/np.float32(255) if a.dtype==np.uint8 else np.clip((a-lo)/(hi-lo), 0, 1) for a in ims]).astype(np.float32)
+    return x,ok,bad,tuple(value_range)
+
+def _not_run_dir(path):
+    if is_run_dir(path): raise ValueError(f"{path} is a run directory of self_supervised: its images are a run's outputs, not data")
+
+def read_images(path, size=64, n_in=3, files=None, value_range=None):
+    "Images under `path` resized to `size` (N, n_in, size, size): uint8, or float32 in [0, 1] if any is 16-bit or float; the files read; the files skipped"
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"data path {path} does not exist")
-    files = L(files) if files is not None else get_image_files(path)
+    if files is None: _not_run_dir(path)
+    files = L(files) if files is not None else image_files(path)
     if len(files)==0: raise ValueError(f"no image files found under {path}")
-    imgs,ok,bad = [],[],0
-    for f in files:
-        try: imgs.append(_read_image(f, size, n_in)); ok.append(f)
-        except Exception: bad += 1
-    if not imgs: raise ValueError(f"none of the {len(files)} image files under {path} could be read")
-    return np.stack(imgs),L(ok),bad
+    x,ok,bad,_ = _read_files(files, size, n_in, value_range)
+    if x is None: raise ValueError(f"none of the {len(files)} image files under {path} could be read")
+    return x,files[ok],files[bad]
 
-def dls_from_folder(path, size=64, n_in=3, labels='folder', csv=None, y=None, bs=64, valid_pct=0.1, seed=0, device=None, **kwargs):
-    "`DataLoaders` from an image folder: labels from parent folders, none, or column `y` of `csv` (column `file` relative to `path`)"
+# %% ../nbs/05_data.ipynb #52a5c2ed
+def _rel(f, path): return Path(os.path.relpath(f, path)).as_posix()
+def _first(names, n=3): return ', '.join(str(o) for o in names[:n]) + (', ...' if len(names)>n else '')
+
+def _csv_targets(path, csv, y, listing):
+    "Files named by `csv` and their `y` values; warns of images without a row and rows without an image"
+    import pandas as pd
+    df = pd.read_csv(csv)
+    if len(df)==0: raise ValueError(f"{csv} has a header but no rows: it must list one image per row")
+    if 'file' not in df.columns: raise ValueError(f"{csv} must have a 'file' column of image paths relative to {path}")
+    if y not in df.columns: raise ValueError(f"y column {y!r} not in {csv}; columns are {list(df.columns)}")
+    if not pd.api.types.is_numeric_dtype(df[y]): raise ValueError(f"y column {y!r} of {csv} must be numeric, got {df[y].dtype}")
+    names = [Path(os.path.normpath(str(f))).as_posix() for f in df['file']]
+    dup = pd.Series(names)[pd.Series(names).duplicated()].unique()
+    if len(dup): raise ValueError(f"{csv} names {len(dup)} files in more than one row (first: {_first(list(dup))}): one row per image")
+    listed = {_rel(f, path): f for f in listing}
+    found = [n in listed or (path/n).is_file() for n in names]
+    keep,missing = [i for i,o in enumerate(found) if o],[n for n,o in zip(names, found) if not o]
+    rows = set(names); unlabelled = [n for n in listed if n not in rows]
+    if missing: warnings.warn(f"{len(missing)} rows of {csv} name files not found under {path} (first: {_first(missing)}): not used")
+    if unlabelled: warnings.warn(f"{len(unlabelled)} image files under {path} have no row in {csv} (first: {_first(unlabelled)}): not used")
+    files = L(listed.get(names[i], path/names[i]) for i in keep)
+    return files,df[y].to_numpy()[keep],df[y].dtype.kind in 'iub',dict(missing=len(missing), unlabelled=len(unlabelled))
+
+def _y_targets(v, is_int, y, csv, y_kind, names):
+    "Class indices or a float variable from the values `v` of column `y`, and the labels' kind"
+    bad = ~np.isfinite(v.astype(np.float64))
+    if bad.any(): raise ValueError(f"y column {y!r} of {csv} has {bad.sum()} empty or non-finite values (first: {_first([n for n,b in zip(names, bad) if b])})")
+    if (y_kind or ('classes' if is_int else 'continuous'))=='classes':
+        vocab = np.unique(v)
+        return np.searchsorted(vocab, v),f"csv column {y!r}: classes ({len(vocab)})",vocab.tolist()
+    if len(v) and v.min()==v.max():
+        raise ValueError(f"y column {y!r} of {csv} is constant ({v[0]}) over the {len(v)} images read: a continuous variable must vary")
+    return v.astype(np.float32),f"csv column {y!r}: continuous" + (' (integer values, asked as continuous)' if is_int else ''),None
+
+def _split_info(files, path, split):
+    ti,vi = split
+    tr,va = [_rel(files[i], path) for i in ti],[_rel(files[i], path) for i in vi]
+    return dict(train=tr, valid=va, hash=hashlib.sha256(json.dumps([tr, va]).encode()).hexdigest()[:16])
+
+def dls_from_folder(path, size=64, n_in=3, labels='folder', csv=None, y=None, y_kind=None, bs=64, valid_pct=0.1, seed=0, device=None,
+                    value_range=None, **kwargs):
+    "`DataLoaders` from an image folder: labels from parent folders, none, or column `y` of `csv` (column `file` relative to `path`); `dls.info` says what was used"
     path = Path(path)
-    if csv is not None:
-        import pandas as pd
-        df = pd.read_csv(csv)
-        if len(df)==0: raise ValueError(f"{csv} has a header but no rows: it must list one image per row")
-        if 'file' not in df.columns: raise ValueError(f"{csv} must have a 'file' column of image paths relative to {path}")
-        if y not in df.columns: raise ValueError(f"y column {y!r} not in {csv}; columns are {list(df.columns)}")
-        if not pd.api.types.is_numeric_dtype(df[y]): raise ValueError(f"y column {y!r} of {csv} must be numeric, got {df[y].dtype}")
-        x,files,bad = read_images(path, size, n_in, files=[path/f for f in df['file']])
-        yv = df.set_index(df['file'].map(lambda f: str(path/f)))[y].astype('float32')
-        targets = np.array([yv[str(f)] for f in files], dtype=np.float32)
-    else:
-        x,files,bad = read_images(path, size, n_in)
-        if labels=='folder':
-            names = [Path(f).parent.name for f in files]
-            vocab = sorted(set(names))
-            targets = np.array([vocab.index(n) for n in names]) if len(vocab)>1 else None
-        else: targets = None
-    if bad: warnings.warn(f"skipped {bad} unreadable image files under {path}")
+    if not path.exists(): raise FileNotFoundError(f"data path {path} does not exist")
+    if not path.is_dir(): raise ValueError(f"data path {path} is not a folder")
+    _not_run_dir(path)
+    if labels not in ('folder', None): raise ValueError(f"labels must be 'folder' or None, got {labels!r}")
+    if y_kind not in (None, 'classes', 'continuous'): raise ValueError(f"y_kind must be None, 'classes' or 'continuous', got {y_kind!r}")
+    listing = image_files(path)
+    extra = {}
+    if csv is not None: files,yv,is_int,extra = _csv_targets(path, csv, y, listing)
+    else: files = listing
+    if len(files)==0: raise ValueError(f"no image files found under {path}")
+    x,ok,bad,vr = _read_files(files, size, n_in, value_range)
+    if x is None: raise ValueError(f"none of the {len(files)} image files under {path} could be read")
+    read,skipped = files[ok],files[bad]
+    if csv is not None: targets,kind,classes = _y_targets(yv[ok], is_int, y, csv, y_kind, [_rel(f, path) for f in read])
+    elif labels=='folder':
+        names = [Path(f).parent.name for f in read]
+        classes = sorted(set(names))
+        targets,kind = (np.array([classes.index(n) for n in names]),f"folder classes ({len(classes)})") if len(classes)>1 else (None,'none (one folder)')
+        if targets is None: classes = None
+    else: targets,kind,classes = None,'none',None
+    if skipped: warnings.warn(f"skipped {len(skipped)} unreadable image files under {path} (first: {_first([_rel(f, path) for f in skipped])})")
     dls = dls_from_arrays(x, targets, valid_pct=valid_pct, bs=bs, seed=seed, device=device, **kwargs)
-    dls.skipped = bad
+    dls.skipped = len(skipped)
+    dls.info = dict(path=str(path.resolve()), found=len(files), read=len(read), skipped=len(skipped),
+                    skipped_files=[_rel(f, path) for f in skipped[:5]], train=len(dls.train_ds), valid=len(dls.valid_ds),
+                    labels=kind, classes=classes, value_range=vr, split=_split_info(read, path, dls.split_idxs), **extra)
     return dls
+
+def describe_data(info):
+    "One line of what `dls_from_folder` used, from its `dls.info`"
+    s = f"{info['found']} image files under {info['path']}"
+    if info.get('unlabelled'): s += f" with a labels row ({info['unlabelled']} without one, not used)"
+    if info.get('missing'): s += f", {info['missing']} labels rows without an image"
+    if info['skipped']: s += f"; skipped {info['skipped']} unreadable ({_first(info['skipped_files'])})"
+    s += f"; {info['train']} for training, {info['valid']} held out; labels: {info['labels']}"
+    if info.get('value_range'): s += f"; 16-bit/float images scaled from [{info['value_range'][0]:g}, {info['value_range'][1]:g}] to [0, 1]"
+    return s

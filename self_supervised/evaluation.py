@@ -15,7 +15,7 @@ from fastai.torch_core import TensorImage, to_device
 
 # %% auto #0
 __all__ = ['get_features', 'knn_predict', 'knn_accuracy', 'linear_probe_accuracy', 'r2_score', 'ridge_r2', 'few_label_accuracy',
-           'RawPixels', 'alignment', 'uniformity', 'probe', 'ProbeCallback', 'plot_probes']
+           'RawPixels', 'alignment', 'uniformity', 'dl_tensors', 'probe', 'ProbeCallback', 'plot_probes']
 
 # %% ../nbs/06_evaluation.ipynb #d7e53a3e
 @torch.no_grad()
@@ -120,7 +120,7 @@ def uniformity(z, t=2):
     return torch.pdist(F.normalize(z, dim=1)).pow(2).mul(-t).exp().mean().log().item()
 
 # %% ../nbs/06_evaluation.ipynb #3572dedc
-def _dl_tensors(dl, max_items=None):
+def dl_tensors(dl, max_items=None):
     "All `(x, y)` of a DataLoader (all processes' data under `distrib_ctx`), without shuffling, on the CPU (y None if unlabelled)"
     xs,ys,n = [],[],0
     for b in unwrap_dl(dl).new(shuffle=False, drop_last=False):
@@ -130,6 +130,7 @@ def _dl_tensors(dl, max_items=None):
         if max_items and n>=max_items: break
     x = torch.cat(xs)[:max_items]
     return x,(torch.cat(ys)[:max_items] if ys else None)
+_dl_tensors = dl_tensors   # its name before it was public
 
 def _pipeline_stats(learn):
     "Normalize stats of the contrastive callback's first augmentation pipeline, if any"

@@ -6,14 +6,53 @@ Docs: https://self-supervised.github.io/self_supervised/losses.html.md"""
 
 # %% ../nbs/04_losses.ipynb #f185f10d
 from __future__ import annotations
-import math
+import contextlib, functools, math
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.all import *
 from .dist import gather_with_grad, gather_no_grad, get_rank, is_dist
 
 # %% auto #0
-__all__ = ['KERNELS', 'NTXent', 'KernelMetric', 'YAwareInfoNCE', 'BarlowTwinsLoss', 'VICRegLoss', 'BYOLLoss', 'MoCoLoss',
-           'DINOLoss', 'sinkhorn_knopp', 'SwAVLoss']
+__all__ = ['KERNELS', 'autocast_off', 'to_float32', 'float32_compute', 'NTXent', 'KernelMetric', 'YAwareInfoNCE',
+           'BarlowTwinsLoss', 'VICRegLoss', 'BYOLLoss', 'MoCoLoss', 'DINOLoss', 'sinkhorn_knopp', 'SwAVLoss']
+
+# %% ../nbs/04_losses.ipynb #d8ec3c27
+_HALF = (torch.float16, torch.bfloat16)
+
+def autocast_off(x):
+    "Context manager: autocast disabled on the device type of tensor `x` (a no-op where autocast does not exist)"
+    dt = x.device.type
+    return torch.autocast(dt, enabled=False) if torch.amp.is_autocast_available(dt) else contextlib.nullcontext()
+
+def to_float32(o):
+    "`o` (a tensor, or a list or tuple of them) with its float16/bfloat16 tensors upcast to float32, others unchanged"
+    if isinstance(o, torch.Tensor): return o.float() if o.dtype in _HALF else o
+    if isinstance(o, list): return [to_float32(t) for t in o]
+    if isinstance(o, tuple): return tuple(to_float32(t) for t in o)
+    return o
+
+def _first_tensor(o):
+    if isinstance(o, torch.Tensor): return o
+    if isinstance(o, dict): o = list(o.values())
+    if isinstance(o, (list,tuple)): return next((t for t in map(_first_tensor, o) if t is not None), None)
+    return None
+
+def float32_compute(f):
+    "Decorator: `f` runs with autocast off on the device of its first tensor argument and its float16/bfloat16 tensor arguments in float32"
+    @functools.wraps(f)
+    def _f(*args, **kwargs):
+        t = _first_tensor((args, kwargs))
+        if t is None: return f(*args, **kwargs)
+        with autocast_off(t): return f(*to_float32(args), **{k:to_float32(v) for k,v in kwargs.items()})
+    return _f
+
+class _Float32Buffers(nn.Module):
+    "Module whose float32 buffers (a loss's state) stay float32 when the module is cast to float16 or bfloat16"
+    def _apply(self, fn, recurse=True):
+        keep = {k:b for k,b in self._buffers.items() if b is not None and b.dtype==torch.float32}
+        super()._apply(fn, recurse)
+        for k,b in keep.items():
+            if self._buffers[k].dtype in _HALF: self._buffers[k] = b.to(self._buffers[k].device)
+        return self
 
 # %% ../nbs/04_losses.ipynb #7904057b
 _KEEP_SOFTMAX = 1<<22   # matrices up to 16 MiB (fp32) keep their softmax for the backward pass instead of recomputing it
@@ -21,6 +60,7 @@ _KEEP_SOFTMAX = 1<<22   # matrices up to 16 MiB (fp32) keep their softmax for th
 class _ContrastiveCE(torch.autograd.Function):
     "Mean over anchors of logsumexp_{j != self (, pos if `decoupled`)} s_ij - sum_j t_ij s_ij, with s = a @ z.T; t one-hot at `pos` or rows of `w`"
     @staticmethod
+    @float32_compute
     def forward(ctx, a, z, self_idx, pos_idx, w, decoupled=False):
         r = torch.arange(a.shape[0], device=a.device)
         s = a@z.T
@@ -34,6 +74,7 @@ class _ContrastiveCE(torch.autograd.Function):
         ctx.save_for_backward(a, z, self_idx, pos_idx, w, lse, keep); ctx.decoupled = decoupled
         return (lse-tgt).mean()
     @staticmethod
+    @float32_compute
     def backward(ctx, g):
         a,z,self_idx,pos_idx,w,lse,keep = ctx.saved_tensors
         r = torch.arange(a.shape[0], device=a.device)
@@ -84,6 +125,7 @@ class NTXent(nn.Module):
     With `gather_distributed=True` the sum over k runs over the embeddings of every process."""
     def __init__(self, temperature=0.1, gather_distributed=False, decoupled=False):
         super().__init__(); _check_temperature(temperature); store_attr()
+    @float32_compute
     def forward(self, z1, z2):
         a,cand,si,pi = _views(z1, z2, self.temperature, self.gather_distributed, 'NTXent')
         return _finite(_ContrastiveCE.apply(a, cand, si, pi, None, self.decoupled), 'NTXent')
@@ -183,6 +225,7 @@ class YAwareInfoNCE(nn.Module):
         w = self.metric.pairwise(y2, yc)
         w[torch.arange(n_anchor, device=w.device), self_idx] = 0
         return w/w.sum(1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
+    @float32_compute
     def forward(self, z1, z2, y=None):
         a,cand,si,pi = _views(z1, z2, self.temperature, self.gather_distributed, 'YAwareInfoNCE')
         w = None if y is None else self.weights(_check_y(y, len(z1)).to(a), a.shape[0], si)
@@ -193,6 +236,7 @@ class YAwareInfoNCE(nn.Module):
 class _XCorrSqNorm(torch.autograd.Function):
     "|a.T @ b|_F^2 for (N, D) `a`, `b`; with N < D as sum((a a.T) * (b b.T)), without the D x D matrix"
     @staticmethod
+    @float32_compute
     def forward(ctx, a, b):
         ctx.gram = a.shape[0]<a.shape[1]
         if ctx.gram:
@@ -203,6 +247,7 @@ class _XCorrSqNorm(torch.autograd.Function):
         ctx.save_for_backward(a, b, c)
         return torch.dot(c.view(-1), c.view(-1))
     @staticmethod
+    @float32_compute
     def backward(ctx, g):
         if ctx.gram: a,b,A,B = ctx.saved_tensors; return (B@a).mul_(2*g),(A@b).mul_(2*g)
         a,b,c = ctx.saved_tensors
@@ -231,6 +276,7 @@ class BarlowTwinsLoss(nn.Module):
         super().__init__()
         if not (isinstance(lambd, (int,float)) and lambd>=0): raise ValueError(f"lambd must be a number >= 0, got {lambd!r}")
         store_attr()
+    @float32_compute
     def forward(self, z1, z2):
         z1,z2 = _redundancy_pair(z1, z2, self.gather_distributed, 'BarlowTwinsLoss')
         n = z1.shape[0]
@@ -244,6 +290,7 @@ class BarlowTwinsLoss(nn.Module):
 class _VarCovTerms(torch.autograd.Function):
     "VICReg's variance and covariance terms of one view `z` (N, D), with a closed-form backward: one matmul and one fused update"
     @staticmethod
+    @float32_compute
     def forward(ctx, z, eps):
         n,d = z.shape
         x = z - z.mean(0)
@@ -255,6 +302,7 @@ class _VarCovTerms(torch.autograd.Function):
         cov_term = (torch.dot(G.view(-1), G.view(-1))/(n-1)**2 - var.pow(2).sum())/d   # off-diagonal: all minus the diagonal
         return std_term,cov_term
     @staticmethod
+    @float32_compute
     def backward(ctx, g_std, g_cov):
         x,var,std,G = ctx.saved_tensors
         n,d = x.shape
@@ -279,6 +327,7 @@ class VICRegLoss(nn.Module):
     def var_cov(self, z):
         "Variance and covariance terms of one view"
         return _VarCovTerms.apply(z, self.eps)
+    @float32_compute
     def forward(self, z1, z2):
         z1,z2 = _redundancy_pair(z1, z2, self.gather_distributed, 'VICRegLoss')
         (s1,c1),(s2,c2) = self.var_cov(z1),self.var_cov(z2)
@@ -294,6 +343,7 @@ class BYOLLoss(nn.Module):
 
         L = 1/B sum_i | p_i/|p_i| - z_i/|z_i| |^2 = 1/B sum_i (2 - 2 cos(p_i, z_i))
     z gets no gradient (it comes from the target network)."""
+    @float32_compute
     def forward(self, p, z):
         _check_pair(p, z, 'BYOLLoss')
         p,z = F.normalize(_up(p), dim=1),F.normalize(_up(z.detach()), dim=1)
@@ -302,7 +352,7 @@ class BYOLLoss(nn.Module):
 # %% ../nbs/04_losses.ipynb #648fe9d6
 from .dist import get_world_size
 
-class MoCoLoss(nn.Module):
+class MoCoLoss(_Float32Buffers):
     """MoCo InfoNCE against a queue of negatives (He et al. 2020), for queries q and keys k (B, D).
 
     With q, k and the K queued keys L2-normalised and t the temperature:
@@ -315,6 +365,7 @@ class MoCoLoss(nn.Module):
         store_attr('K,temperature,gather_distributed')
         self.register_buffer('queue', F.normalize(torch.randn(K, dim), dim=1))
         self.register_buffer('ptr', torch.zeros((), dtype=torch.long))
+    @float32_compute
     def forward(self, q, k):
         _check_pair(q, k, 'MoCoLoss')
         if q.shape[1]!=self.queue.shape[1]: raise ValueError(f"MoCoLoss: embeddings have {q.shape[1]} dimensions but the queue holds {self.queue.shape[1]}")
@@ -322,6 +373,7 @@ class MoCoLoss(nn.Module):
         logits = torch.cat([(q*k).sum(1, keepdim=True), q@self.queue.to(q.dtype).T], 1)/self.temperature
         return _finite(F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device)), 'MoCoLoss')
     @torch.no_grad()
+    @float32_compute
     def enqueue(self, k):
         "Replace the oldest keys of the queue with the normalised keys `k` (of every process with `gather_distributed`)"
         k = F.normalize(_up(k.detach()), dim=1)
@@ -339,7 +391,7 @@ def _crops(x, name):
     if not isinstance(x, torch.Tensor) or x.ndim!=3: raise ValueError(f"DINOLoss: {name} must be (crops, B, D) or a list of (B, D), got {getattr(x, 'shape', type(x))}")
     return _up(x)
 
-class DINOLoss(nn.Module):
+class DINOLoss(_Float32Buffers):
     """DINO self-distillation loss with centring (Caron et al. 2021).
 
     Student outputs s (V, B, D) of V crops, teacher outputs t (T, B, D) of the first T crops, centre c (D,):
@@ -352,6 +404,7 @@ class DINOLoss(nn.Module):
         if not 0<=center_momentum<=1: raise ValueError(f"DINOLoss: center_momentum must be in [0, 1], got {center_momentum!r}")
         store_attr('teacher_temp,student_temp,center_momentum,gather_distributed')
         self.register_buffer('center', torch.zeros(out_dim))
+    @float32_compute
     def forward(self, s, t, teacher_temp=None):
         s,t = _crops(s, 'student output'),_crops(t.detach() if isinstance(t, torch.Tensor) else [o.detach() for o in t], 'teacher output')
         (V,B,D),T = s.shape,t.shape[0]
@@ -364,6 +417,7 @@ class DINOLoss(nn.Module):
         ce = -torch.einsum('abk,vbk->av', pt.to(ls.dtype), ls)/B
         return _finite((ce*mask).sum()/mask.sum(), 'DINOLoss')
     @torch.no_grad()
+    @float32_compute
     def update_center(self, t):
         "EMA of the centre towards the teacher outputs' mean (over every process with `gather_distributed`)"
         t = _crops(t, 'teacher output').detach()
@@ -382,6 +436,7 @@ def _sum_all(t, on):
     return t
 
 @torch.no_grad()
+@float32_compute
 def sinkhorn_knopp(scores, eps=0.05, n_iters=3, gather_distributed=False):
     """SwAV's codes (B, P): soft assignments of B samples to P prototypes from `scores` (B, P), each prototype taking an equal share.
 
@@ -421,6 +476,7 @@ class SwAVLoss(nn.Module):
         b,s = len(s),s.detach()
         if queue_s is not None: s = torch.cat([queue_s.detach().to(s), s])
         return sinkhorn_knopp(s, self.eps, self.n_iters, self.gather_distributed)[-b:]
+    @float32_compute
     def forward(self, scores, queue_scores=None):
         if isinstance(scores, torch.Tensor) or len(scores)<2: raise TypeError("SwAVLoss: scores must be a list of (B, P) tensors, one per crop (at least 2)")
         V = len(scores)
@@ -434,3 +490,14 @@ class SwAVLoss(nn.Module):
             loss = loss - sum((q*logp[v]).sum(1).mean() for v in range(V) if v!=i)/(V-1)
         return _finite(loss/len(self.assign_ids), 'SwAVLoss')
     def extra_repr(self): return f"temperature={self.temperature}, eps={self.eps}, n_iters={self.n_iters}, assign_ids={self.assign_ids}, gather_distributed={self.gather_distributed}"
+
+# %% ../nbs/04_losses.ipynb #a7c3e5d1
+def __getattr__(name):
+    "Losses declared in a method's own module (`self_supervised.vision.*`, e.g. `SimSiamLoss`), imported on first use (PEP 562)"
+    import importlib, pkgutil
+    if not name.startswith('_') and name.endswith('Loss'):
+        vision = importlib.import_module('self_supervised.vision')
+        for m in pkgutil.iter_modules(vision.__path__):
+            mod = importlib.import_module(f'{vision.__name__}.{m.name}')
+            if name in getattr(mod, '__all__', ()): return getattr(mod, name)
+    raise AttributeError(f"module 'self_supervised.losses' has no attribute {name!r}")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy, math
 import torch, torch.nn as nn
 from fastcore.all import *
-from fastai.callback.core import Callback
-from fastai.torch_core import TensorImage, Module
+from fastai.torch_core import Module
+from .views import ViewsCallback
 
 # %% auto #0
 __all__ = ['BUFFER_MODES', 'check_momentum', 'momentum_copy', 'ema_update_', 'cosine_momentum', 'MomentumModel',
@@ -46,7 +46,10 @@ def ema_update_(teachers, students, m, buffers='own'):
     m = check_momentum(m)
     if buffers not in BUFFER_MODES: raise ValueError(f"buffers must be one of {BUFFER_MODES}, got {buffers!r}")
     teachers,students = listify(teachers),listify(students)
-    _ema_(*_pair_tensors(teachers, students, 'parameters'), m)
+    ts,ss = _pair_tensors(teachers, students, 'parameters')
+    if any(t.dtype in (torch.float16, torch.bfloat16) for t in ts):
+        raise ValueError("the teacher's parameters are float16/bfloat16, where EMA steps of (1-m) are lost to rounding: keep the model in float32 and train under autocast (learn.to_bf16())")
+    _ema_(ts, ss, m)
     if buffers=='own': return
     tb,sb = _pair_tensors(teachers, students, 'buffers')
     fl = [(t,s) for t,s in zip(tb,sb) if t.is_floating_point()]
@@ -75,53 +78,39 @@ class MomentumModel(Module):
         ema_update_(list(self.teacher.values()), self.students(), m, buffers)
 
 # %% ../nbs/07_momentum.ipynb #53f3e462
-class MomentumTeacher(Callback):
-    "Base callback of momentum-teacher methods: views in `before_batch`, loss `lf`, EMA of the teacher after each optimiser step"
-    order,run_valid = 9,True
-    n_views = None   # number of pipelines the method needs (None: checked by the method)
-    def __init__(self, m=0.999, cosine=True, buffers='own', print_augs=False):
+class MomentumTeacher(ViewsCallback):
+    "Base callback of momentum-teacher methods: a `ViewsCallback` whose teacher sees `teacher_x` and follows the student by EMA after each optimiser step"
+    loss_from_model = True
+    def __init__(self, aug_pipelines, m=0.999, cosine=True, buffers='own', print_augs=False, sync_bn=False, gather_distributed=False):
+        super().__init__(aug_pipelines, print_augs, sync_bn, gather_distributed)
         self.m = check_momentum(m)
         if buffers not in BUFFER_MODES: raise ValueError(f"buffers must be one of {BUFFER_MODES}, got {buffers!r}")
-        store_attr('cosine,buffers,print_augs')
-        self.loss = None
+        store_attr('cosine,buffers')
     @property
     def momentum_model(self):
         "`learn.model` without its DDP wrapper"
+        if self.learn is None: raise RuntimeError(f"{type(self).__name__} makes its loss from the model: add it to a Learner first")
         m = self.learn.model
         return getattr(m, 'module', m)
-    def create_loss(self, model): raise NotImplementedError
     def _attach_loss(self):
         mm = self.momentum_model
         if not isinstance(mm, MomentumModel): raise TypeError(f"{type(self).__name__} needs a MomentumModel (e.g. from create_{type(self).__name__.lower()}_model), got {type(mm).__name__}")
-        if self.loss is None: self.loss = self.create_loss(mm)
-        if len(list(self.loss.buffers())) and getattr(mm, 'loss_state', None) is not self.loss:
+        loss = self.loss
+        if len(list(loss.buffers())) and getattr(mm, 'loss_state', None) is not loss:
             p = next(mm.parameters(), None)
-            mm.loss_state = self.loss.to(p.device) if p is not None else self.loss
+            mm.loss_state = loss.to(p.device) if p is not None else loss
     def after_create(self): self._attach_loss()
     def before_fit(self):
         self._attach_loss()
         if any(p.requires_grad for p in self.momentum_model.teacher.parameters()):
             raise ValueError("the teacher's parameters must not require gradients (they follow the student by EMA)")
-        self.learn.loss_func = self.lf
-        if self.print_augs: print(f"{type(self).__name__} views:\n" + '\n'.join(f"  {i+1}: {p}" for i,p in enumerate(self.aug_pipelines)))
+        super().before_fit()
     def current_momentum(self):
         "Momentum of the EMA at this point of training"
         return cosine_momentum(self.m, getattr(self.learn, 'pct_train', 0.)) if self.cosine else self.m
     def make_views(self, xb):
-        "The student's inputs (a list, passed to the model) and the teacher's, from the batch `xb`"
-        raise NotImplementedError
-    def before_batch(self):
-        xb = self.learn.xb[0]
-        if not isinstance(xb, TensorImage): xb = TensorImage(xb)
-        if len(xb)<2: raise ValueError(f"{type(self).__name__} needs batches of at least 2 images, got {len(xb)}: raise bs or set drop_last=True")
-        xs,self.teacher_x = self.make_views(xb)
-        self.learn.xb = tuple(xs)
-        if len(self.learn.yb)==0: self.learn.yb = (xb.new_zeros(len(xb)).as_subclass(torch.Tensor),)  # fastai skips backward without a target
+        "Hook: the student's inputs (a list, passed to the model); the teacher's go to `self.teacher_x`. Default: every view, concatenated, for both"
+        xs = super().make_views(xb)
+        self.teacher_x = xs[0]
+        return xs
     def after_step(self): self.momentum_model.update_teacher(self.current_momentum(), self.buffers)
-    def lf(self, pred, *yb): raise NotImplementedError
-    @torch.no_grad()
-    def show(self, n=4, x=None, **kwargs):
-        "Figure of `n` images of a training batch (or `x`) and their views"
-        from self_supervised.augmentations import show_views
-        if x is None: x = self.learn.dls.train.one_batch()[0]
-        return show_views(x, self.aug_pipelines, n=n, **kwargs)

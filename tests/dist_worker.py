@@ -1,4 +1,4 @@
-"""Worker run by tests/test_distributed.py under `torchrun`: one mode per test, results saved per rank."""
+"""Worker run by tests/test_distributed.py under `torchrun`: the modes given (comma-separated) one after the other in one launch, results saved per rank."""
 import os, sys, torch, torch.distributed as dist
 from pathlib import Path
 
@@ -48,7 +48,7 @@ def crash(out):
     NTXent(gather_distributed=True)(torch.randn(4, 8), torch.randn(4, 8))   # would wait for rank 1 forever
 
 if __name__ == '__main__':
-    mode,out = sys.argv[1],sys.argv[2]
-    if mode!='fit': dist.init_process_group('gloo')
-    globals()[mode](out)
+    modes,out = sys.argv[1].split(','),sys.argv[2]
+    if modes!=['fit']: dist.init_process_group('gloo')     # `fit` alone: fastai's distrib_ctx (accelerate) sets the group up
+    for mode in modes: globals()[mode](out)
     if dist.is_initialized(): dist.barrier(); dist.destroy_process_group()

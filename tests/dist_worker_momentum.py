@@ -1,4 +1,4 @@
-"""Worker run by tests/test_momentum_distributed.py under `torchrun`: one mode per test, results saved per rank.
+"""Worker run by tests/test_momentum_distributed.py under `torchrun`: the modes given (comma-separated) in one launch, results saved per rank.
 `one_step` is also imported by the test to make the single-process reference on the concatenated batch."""
 import sys, torch, torch.nn as nn, torch.distributed as dist
 from pathlib import Path
@@ -78,7 +78,7 @@ def step(out):
     torch.save({m: one_step(m, x) for m in ('moco','dino','byol')}, Path(out)/f"step_{rank}.pt")
 
 if __name__ == '__main__':
-    mode,out = sys.argv[1],sys.argv[2]
+    modes,out = sys.argv[1].split(','),sys.argv[2]     # comma-separated modes: run one after the other in one launch
     dist.init_process_group('gloo')
-    globals()[mode](out)
+    for mode in modes: globals()[mode](out)
     dist.barrier(); dist.destroy_process_group()

@@ -1,4 +1,4 @@
-"""Worker run by tests/test_redundancy_distributed.py under `torchrun`: one mode per test, results saved per rank."""
+"""Worker run by tests/test_redundancy_distributed.py under `torchrun`: the modes given (comma-separated) in one launch, results saved per rank."""
 import sys, torch, torch.distributed as dist
 from pathlib import Path
 
@@ -50,7 +50,7 @@ def fit_swav(out):
                     n_queued=cb.n_queued, proto_norms=m.prototypes.weight.norm(dim=1)), Path(out)/f"fit_swav_{dist.get_rank()}.pt")
 
 if __name__ == '__main__':
-    mode,out = sys.argv[1],sys.argv[2]
-    if mode=='losses': dist.init_process_group('gloo')
-    globals()[mode](out)
+    modes,out = sys.argv[1].split(','),sys.argv[2]     # comma-separated modes: run one after the other in one launch
+    if modes!=['fit_swav']: dist.init_process_group('gloo')   # `fit_swav` alone: fastai's distrib_ctx (accelerate) sets the group up
+    for mode in modes: globals()[mode](out)
     if dist.is_initialized(): dist.barrier(); dist.destroy_process_group()

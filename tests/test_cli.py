@@ -1,5 +1,6 @@
-"""The command line end to end on a few batches of the embedded data: in subprocesses, and by `main(argv)` in this process where
-the process itself is not what is tested (each subprocess pays about 8 s of imports on 2 cores)."""
+"""The command line end to end on a few batches of the embedded data: by `main(argv)` in this process, and in subprocesses where
+the process itself is what is tested (its output when not a terminal, exit status, stderr); each subprocess pays about 8 s of
+imports on 2 cores. SIGKILL-and-resume and the command under torchrun are in the slow tier (`pytest -m slow`)."""
 import json, os, shutil, signal, subprocess, sys, time, pytest, torch
 import numpy as np, pandas as pd
 from pathlib import Path
@@ -39,9 +40,10 @@ def test_pretrain_resume_evaluate(tmp_path, capsys):
     assert _epochs(out)==[0,1] and json.loads((out/'metrics.json').read_text())['epochs_done']==2
     assert [h['epoch'] for h in json.loads((out/'metrics.json').read_text())['probe']]==[0,1]   # no probe of a skipped epoch
     assert sorted(f.name for f in out.glob('model_*.pth'))==['model_1.pth']                       # the older checkpoint is gone
-    r = run('evaluate', out)
-    assert r.returncode==0, r.stderr[-3000:]
-    assert 'pretrained' in r.stdout and 'raw pixels' in r.stdout and 'few-label' in r.stdout
+    capsys.readouterr()
+    assert _main('evaluate', out)==0
+    o = capsys.readouterr().out
+    assert 'pretrained' in o and 'raw pixels' in o and 'few-label' in o
 
 def test_existing_out_refused_unless_overwrite(tmp_path, capsys):
     out = tmp_path/'run'
@@ -61,6 +63,7 @@ def test_existing_out_refused_unless_overwrite(tmp_path, capsys):
     assert _main('pretrain', *TINY, '--epochs', 1, '--overwrite', '--out', tmp_path/'notarun')==2
     assert 'not a run directory' in capsys.readouterr().err and (tmp_path/'notarun'/'precious.txt').exists()
 
+@pytest.mark.slow
 def test_resume_after_sigkill(tmp_path):
     out = tmp_path/'run'
     p = subprocess.Popen(cmd('pretrain', *TINY, '--epochs', 3, '--out', out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
@@ -80,15 +83,16 @@ def test_resume_after_sigkill(tmp_path):
     assert sorted(f.name for f in out.glob('loop_*.pth'))==['loop_2_rank0.pth']              # removed with their checkpoints
 
 @pytest.mark.parametrize('method', ['moco', 'dino'])
-def test_resume_continues_exactly(method, tmp_path):
-    "Resumed after its first epoch, a run ends with the same weights (teacher, queue, centre included) as the uninterrupted run"
+def test_resume_continues_exactly(method, tmp_path, capsys):
+    "Resumed after its first epoch, a run ends with the same weights (teacher, queue, centre included) as the uninterrupted run (in this process)"
     a,b = tmp_path/'a',tmp_path/'b'
-    r = run('pretrain', '--method', method, *TINY, '--epochs', 2, '--keep-checkpoints', 2, '--out', a)
-    assert r.returncode==0, r.stderr[-3000:]
+    assert _main('pretrain', '--method', method, *TINY, '--epochs', 2, '--keep-checkpoints', 2, '--device', 'cpu', '--out', a)==0
     b.mkdir()
     for f in ['config.json', 'metrics.json', 'model_0.pth', *[f.name for f in a.glob('loop_0*')]]: shutil.copy(a/f, b/f)   # as if killed after epoch 1
-    r = run('pretrain', '--resume', b)
-    assert r.returncode==0 and 'after epoch 1' in r.stdout, r.stderr[-3000:]
+    capsys.readouterr()
+    torch.manual_seed(1234); np.random.seed(1234)            # whatever state this process is left in, the resumed run restores its own
+    assert _main('pretrain', '--resume', b)==0
+    assert 'after epoch 1' in capsys.readouterr().out
     wa,wb = [torch.load(d/'model_1.pth', weights_only=False)['model'] for d in (a,b)]
     assert wa.keys()==wb.keys()
     differ = [k for k in wa if not torch.equal(wa[k], wb[k])]
@@ -98,11 +102,17 @@ def test_resume_continues_exactly(method, tmp_path):
     assert ma['probe']==mb['probe'] and ma['summary']==mb['summary']
     assert sorted(f.name for f in b.glob('loop_*'))==['loop_0_rank0.pth', 'loop_1_rank0.pth']   # one per checkpoint kept (2 here)
 
+def _free_port():
+    import socket
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
 def torchrun(*args, n=2):
     env = {**ENV, 'OMP_NUM_THREADS': '1'}
-    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={n}', '-m', 'self_supervised', *map(str, args)],
+    return subprocess.run([sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={n}', '--master_addr=127.0.0.1', f'--master_port={_free_port()}',
+                           '-m', 'self_supervised', *map(str, args)],
                           capture_output=True, text=True, timeout=600, env=env)
 
+@pytest.mark.slow
 def test_pretrain_under_torchrun_resumes_exactly(tmp_path):
     "The command under torchrun (2 processes, gloo): probes, summary, one loop state per rank; resumed after epoch 1 it ends as the uninterrupted run"
     a,b = tmp_path/'a',tmp_path/'b'

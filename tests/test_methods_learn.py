@@ -1,7 +1,7 @@
 """Each method of the command line learns with its own recipe: 3 epochs on 2,000 embedded images (93 steps, 75-110 s each on
 2 CPU cores), end to end through `self_supervised pretrain` in this process, and the encoder's kNN accuracy on the 1,000 test
 images is well above that of a random encoder of the same architecture, and the training loss at the end of the last epoch is
-below that at the end of the first (the method's notebook also checks its loss step by step)."""
+below that at the end of the first (the method's notebook also checks its loss step by step). In the slow tier (`pytest -m slow`)."""
 import json, os, pytest, torch
 import numpy as np
 from self_supervised import cli
@@ -9,6 +9,8 @@ from self_supervised import cli
 # The standard error of a kNN accuracy near 0.7 on 1,000 test images is about 1.5 points: the gain must be twice that.
 # Measured 2026-12-01 (seed 0, this test): byol +5.2, moco +7.6, dino +6.5, barlow_twins +7.0, vicreg +4.2, swav +8.1 points.
 MIN_KNN_GAIN = 0.03
+
+pytestmark = pytest.mark.slow      # about 10 minutes in all: the slow tier (`pytest -m slow`)
 
 @pytest.mark.parametrize('method', ['byol', 'moco', 'dino', 'barlow_twins', 'vicreg', 'swav'])
 def test_method_lifts_knn_above_random(method, tmp_path, capsys):

@@ -1,5 +1,6 @@
 """Momentum teachers (BYOL, MoCo, DINO): multi-process (gloo, CPU) losses, MoCo queue and DINO centre against one process on the
-concatenated batch; the EMA update against its formula; bad input."""
+concatenated batch; the EMA update against its formula; bad input. The fast tier launches 2 processes once (the losses, then a fastai
+step); 3 processes are in the slow tier (`pytest -m slow`)."""
 import os, sys, socket, subprocess, importlib.util, copy, pytest, torch, torch.nn as nn
 from pathlib import Path
 
@@ -11,14 +12,28 @@ def _free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def torchrun(n, mode, out, timeout=300):
+    "Run the worker's `mode` (comma-separated modes: one after the other) in `n` processes, results in `out`"
     cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={n}', '--master_addr=127.0.0.1', f'--master_port={_free_port()}', str(WORKER), mode, str(out)]
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     assert r.returncode==0, r.stdout[-3000:] + r.stderr[-3000:]
 
-@pytest.mark.parametrize('ws', [2, 3])
-def test_losses_queue_centre_match_single_process(tmp_path, ws):
-    torchrun(ws, 'losses', tmp_path)
+@pytest.fixture(scope='module')
+def launched(tmp_path_factory):
+    "Results folder of world size ws (one launch each, both modes), launched when first asked for"
+    outs = {}
+    def _get(ws):
+        if ws not in outs:
+            outs[ws] = tmp_path_factory.mktemp(f'ws{ws}')
+            torchrun(ws, 'losses,step', outs[ws])
+        return outs[ws]
+    return _get
+
+WS = [2, pytest.param(3, marks=pytest.mark.slow)]
+
+@pytest.mark.parametrize('ws', WS)
+def test_losses_queue_centre_match_single_process(launched, ws):
+    tmp_path = launched(ws)
     ref = W.loss_values(W.data(ws), slice(None))     # one process, concatenated batch
     ranks = [torch.load(tmp_path/f'losses_{r}.pt') for r in range(ws)]
     for name in ('byol','moco','dino'):
@@ -32,10 +47,10 @@ def test_losses_queue_centre_match_single_process(tmp_path, ws):
         assert r['moco']['ptr']==ref['moco']['ptr']==2*ws*W.B
         torch.testing.assert_close(r['dino']['center'], ref['dino']['center'], rtol=1e-6, atol=1e-7)   # float32 centre: sums in another order across processes
 
-@pytest.mark.parametrize('ws', [2, 3])
-def test_training_step_matches_single_process(tmp_path, ws):
+@pytest.mark.parametrize('ws', WS)
+def test_training_step_matches_single_process(launched, ws):
     "MOCO's queue, DINO's centre and each method's loss after one fastai step, with shuffle-BN and gathering across processes"
-    torchrun(ws, 'step', tmp_path)
+    tmp_path = launched(ws)
     ranks = [torch.load(tmp_path/f'step_{r}.pt') for r in range(ws)]
     x = W.step_data(ws)
     for m in ('moco','dino','byol'):

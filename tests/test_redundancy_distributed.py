@@ -2,7 +2,8 @@
 
 Convention (as for NT-Xent): the mean of the processes' losses is the single-process loss (Barlow Twins and VICReg: every process has
 exactly that value), and each process's gradient with respect to its own embeddings is `world_size` times the single-process one, so
-DDP's average of the parameter gradients is the single-process gradient."""
+DDP's average of the parameter gradients is the single-process gradient. The fast tier launches 2 processes once (the losses, then
+a SwAV fit); 3 processes are in the slow tier (`pytest -m slow`)."""
 import os, sys, subprocess, pytest, torch
 from pathlib import Path
 from self_supervised.losses import BarlowTwinsLoss, VICRegLoss, SwAVLoss, sinkhorn_knopp
@@ -19,9 +20,17 @@ def torchrun(n, mode, out, timeout=300):
 
 def close(a, b): torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
 
-@pytest.mark.parametrize('ws', [2, 3])
-def test_losses_and_codes_match_single_process(tmp_path, ws):
-    _check(torchrun(ws, 'losses', tmp_path))
+@pytest.fixture(scope='module')
+def two(tmp_path_factory):
+    "Folder of the results of one launch of 2 processes: the losses, then a SwAV fit"
+    out = tmp_path_factory.mktemp('two')
+    _check(torchrun(2, 'losses,fit_swav', out))
+    return out
+
+@pytest.mark.parametrize('ws', [2, pytest.param(3, marks=pytest.mark.slow)])
+def test_losses_and_codes_match_single_process(tmp_path, ws, request):
+    if ws==2: tmp_path = request.getfixturevalue('two')
+    else: _check(torchrun(ws, 'losses', tmp_path))
     ranks = [torch.load(tmp_path/f'losses_{r}.pt') for r in range(ws)]
     z1,z2,scores,queue = data(ws)
     sls = [slice(r*B, (r+1)*B) for r in range(ws)]
@@ -41,9 +50,8 @@ def test_losses_and_codes_match_single_process(tmp_path, ws):
     for n in (1, 3, 50):
         close(torch.cat([r['codes'][n] for r in ranks]), sinkhorn_knopp(scores[0], 0.1, n))
 
-def test_swav_fit_two_processes(tmp_path):
-    _check(torchrun(2, 'fit_swav', tmp_path))
-    r0,r1 = [torch.load(tmp_path/f'fit_swav_{r}.pt') for r in range(2)]
+def test_swav_fit_two_processes(two):
+    r0,r1 = [torch.load(two/f'fit_swav_{r}.pt') for r in range(2)]
     for k in r0['state']: torch.testing.assert_close(r0['state'][k], r1['state'][k], msg=k)
     assert r0['n_queued']>=8 and all(torch.isfinite(torch.tensor(r0['losses'])))
     torch.testing.assert_close(r0['proto_norms'], torch.ones(10))

@@ -12,11 +12,12 @@ from fastai.layers import apply_init
 from ..layers import *
 from ..augmentations import *
 from ..losses import BarlowTwinsLoss
-from .simclr import SimCLRModel, SimCLR, sync_projector_bn
+from .simclr import SimCLRModel
+from ..views import ViewsCallback, gather_by_default
 
 # %% auto #0
 __all__ = ['BarlowTwinsModel', 'create_barlow_twins_model', 'get_barlow_twins_aug_pipelines', 'BarlowTwins',
-           'DistributedBarlowTwins']
+           'DistributedBarlowTwins', 'barlow_twins_recipe']
 
 # %% ../../nbs/16_vision.barlow_twins.ipynb #f6fcce50
 class BarlowTwinsModel(SimCLRModel):
@@ -28,23 +29,31 @@ def create_barlow_twins_model(encoder, hidden_size=8192, projection_size=8192, b
     apply_init(projector)
     return BarlowTwinsModel(encoder, projector)
 
+@delegates(get_batch_augs)
 def get_barlow_twins_aug_pipelines(size, **kwargs):
-    "The two augmentation pipelines of Barlow Twins (see `get_batch_augs`; the paper adds `solarize=True` to its second view)"
+    "The two augmentation pipelines of Barlow Twins (`get_batch_augs`'s options; the paper adds `solarize=True` to its second view)"
     return get_multi_aug_pipelines(n=2, size=size, **kwargs)
 
 # %% ../../nbs/16_vision.barlow_twins.ipynb #ac464a60
-class BarlowTwins(SimCLR):
+class BarlowTwins(ViewsCallback):
     "Barlow Twins: two augmented views per image, the cross-correlation of their projections pushed to the identity"
-    def __init__(self, aug_pipelines, lmb=5e-3, print_augs=False):
+    n_views = 2
+    def __init__(self, aug_pipelines, lmb=5e-3, print_augs=False, sync_bn=False, gather_distributed=False):
         self.lmb = lmb
-        super().__init__(aug_pipelines, temp=None, print_augs=print_augs)
-    def create_loss(self): return BarlowTwinsLoss(self.lmb)
+        super().__init__(aug_pipelines, print_augs, sync_bn, gather_distributed)
+    def create_loss(self): return BarlowTwinsLoss(self.lmb, gather_distributed=self.gather_distributed)
 
 class DistributedBarlowTwins(BarlowTwins):
-    "Barlow Twins whose batch statistics and cross-correlation are those of every process's batch"
-    def __init__(self, aug_pipelines, lmb=5e-3, print_augs=False, sync_bn=False):
-        super().__init__(aug_pipelines, lmb, print_augs); self.sync_bn = sync_bn
-    def create_loss(self): return BarlowTwinsLoss(self.lmb, gather_distributed=True)
-    def before_fit(self):
-        super().before_fit()
-        if self.sync_bn: sync_projector_bn(self.learn)
+    "`BarlowTwins` with `gather_distributed=True` by default: batch statistics and cross-correlation of every process's batch"
+    __init__ = gather_by_default(BarlowTwins)
+
+# %% ../../nbs/16_vision.barlow_twins.ipynb #rec8313e
+from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
+def barlow_twins_recipe(cfg, encoder, stats):
+    "Model and callback of the command's Barlow Twins for the run configuration `cfg`"
+    m = METHODS['barlow_twins']
+    return create_barlow_twins_model(encoder, **m.model_kw),BarlowTwins(recipe_views(cfg, stats), gather_distributed=cfg['distributed'], **m.callback_kw)
+
+register_method('barlow_twins', barlow_twins_recipe, create_barlow_twins_model, get_barlow_twins_aug_pipelines, BarlowTwins, BarlowTwinsLoss,
+                title='Barlow Twins (Zbontar et al. 2021)', model_kw=dict(hidden_size=1024, projection_size=1024),
+                paper=dict(hidden_size=8192, projection_size=8192, bs=2048))

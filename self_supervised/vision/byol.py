@@ -15,7 +15,7 @@ from ..losses import BYOLLoss
 from ..momentum import MomentumModel, MomentumTeacher
 
 # %% auto #0
-__all__ = ['BYOLModel', 'create_byol_model', 'get_byol_aug_pipelines', 'BYOL']
+__all__ = ['BYOLModel', 'create_byol_model', 'get_byol_aug_pipelines', 'BYOL', 'byol_recipe']
 
 # %% ../../nbs/13_vision.byol.ipynb #5a22632c
 class BYOLModel(MomentumModel):
@@ -32,22 +32,30 @@ def create_byol_model(encoder, hidden_size=4096, projection_size=256, bn=True, n
     apply_init(projector); apply_init(predictor)
     return BYOLModel(encoder, projector, predictor)
 
+@delegates(get_batch_augs)
 def get_byol_aug_pipelines(size, **kwargs):
-    "The two augmentation pipelines of BYOL (see `get_batch_augs`; the paper adds `solarize=True` to its second view)"
+    "The two augmentation pipelines of BYOL (`get_batch_augs`'s options; the paper adds `solarize=True` to its second view)"
     return get_multi_aug_pipelines(n=2, size=size, **kwargs)
 
 # %% ../../nbs/13_vision.byol.ipynb #fc86c2eb
 class BYOL(MomentumTeacher):
     "BYOL: two views per image; the online prediction of each regresses the target projection of the other"
-    def __init__(self, aug_pipelines, m=0.999, print_augs=False, cosine=True):
-        assert_aug_pipelines(aug_pipelines, 2)
-        super().__init__(m, cosine=cosine, print_augs=print_augs)
-        self.aug_pipelines = aug_pipelines
-    def create_loss(self, model): return BYOLLoss()
-    def make_views(self, xb):
-        x = torch.cat([p(xb) for p in self.aug_pipelines])
-        return [x],x
-    def lf(self, pred, *yb):
+    n_views = 2
+    def __init__(self, aug_pipelines, m=0.999, print_augs=False, cosine=True, sync_bn=False, gather_distributed=False):
+        super().__init__(aug_pipelines, m, cosine=cosine, print_augs=print_augs, sync_bn=sync_bn, gather_distributed=gather_distributed)
+    def create_loss(self): return BYOLLoss()
+    def compute_loss(self, pred, *yb):
         z = self.momentum_model.teacher_forward(self.teacher_x)
         (p1,p2),(z1,z2) = pred.chunk(2),z.chunk(2)
         return self.loss(p1, z2) + self.loss(p2, z1)
+
+# %% ../../nbs/13_vision.byol.ipynb #rece261b
+from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
+def byol_recipe(cfg, encoder, stats):
+    "Model and callback of the command's BYOL for the run configuration `cfg`"
+    m = METHODS['byol']
+    return create_byol_model(encoder, **m.model_kw),BYOL(recipe_views(cfg, stats), gather_distributed=cfg['distributed'], **m.callback_kw)
+
+register_method('byol', byol_recipe, create_byol_model, get_byol_aug_pipelines, BYOL, BYOLLoss, title='BYOL (Grill et al. 2020)',
+                model_kw=dict(hidden_size=1024, projection_size=128), callback_kw=dict(m=0.99),
+                paper=dict(hidden_size=4096, projection_size=256, m=0.996, bs=4096, wd=1.5e-6))

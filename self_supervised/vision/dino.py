@@ -13,10 +13,11 @@ from ..layers import *
 from ..augmentations import *
 from ..losses import DINOLoss
 from ..momentum import MomentumModel, MomentumTeacher
+from ..views import renamed_arg
 
 # %% auto #0
 __all__ = ['WeightNormLinear', 'DINOHead', 'multi_crop_forward', 'DINOModel', 'create_dino_model', 'get_dino_aug_pipelines',
-           'DINO']
+           'DINO', 'dino_recipe']
 
 # %% ../../nbs/15_vision.dino.ipynb #5d77eb73
 class WeightNormLinear(Module):
@@ -66,38 +67,41 @@ def create_dino_model(encoder, out_dim=4096, hidden_size=2048, bottleneck_dim=25
     "DINO model: `encoder` and a `DINOHead` sized from the encoder's features"
     return DINOModel(encoder, DINOHead(get_num_features(encoder), out_dim, hidden_size, bottleneck_dim, nlayers, norm_last_layer, use_bn))
 
+@delegates(get_batch_augs, but=['size','resize_scale'])
 def get_dino_aug_pipelines(num_crops=(2,4), crop_sizes=(224,96), min_scales=(0.25,0.05), max_scales=(1.,0.25), **kwargs):
-    "DINO's multi-crop pipelines: `num_crops[0]` large crops then `num_crops[1]` small ones (see `get_multi_crop_aug_pipelines`)"
+    "DINO's multi-crop pipelines: `num_crops[0]` large crops then `num_crops[1]` small ones (`get_multi_crop_aug_pipelines`; `get_batch_augs`'s options)"
     return get_multi_crop_aug_pipelines(num_crops, crop_sizes, min_scales, max_scales, **kwargs)
 
 # %% ../../nbs/15_vision.dino.ipynb #7bb4785c
 class DINO(MomentumTeacher):
     "DINO: the student's output on every crop learns the centred, sharpened output of the teacher on the other large crops"
-    def __init__(self, aug_pipelines, large_crop_ids=[0,1], tpt_start=0.04, tpt_end=0.04, tpt_warmup_pct=0., freeze_last_layer=1,
-                 tps=0.1, center_m=0.9, m=0.996, cosine=True, print_augs=False):
-        assert_aug_pipelines(aug_pipelines)
-        super().__init__(m, cosine=cosine, print_augs=print_augs)
-        n,ids = len(aug_pipelines),list(large_crop_ids)
-        if n<2: raise ValueError(f"DINO needs at least 2 pipelines (crops), got {n}")
+    def __init__(self, aug_pipelines, teacher_crop_ids=[0,1], tpt_start=0.04, tpt_end=0.04, tpt_warmup_pct=0., freeze_last_layer=1,
+                 tps=0.1, center_m=0.9, m=0.996, cosine=True, print_augs=False, sync_bn=False, gather_distributed=True, large_crop_ids=None):
+        super().__init__(aug_pipelines, m, cosine=cosine, print_augs=print_augs, sync_bn=sync_bn, gather_distributed=gather_distributed)
+        teacher_crop_ids = renamed_arg('teacher_crop_ids', teacher_crop_ids, [0,1], 'large_crop_ids', large_crop_ids)
+        n,ids = len(aug_pipelines),list(teacher_crop_ids)
         if not ids or len(set(ids))!=len(ids) or not all(isinstance(i, int) and 0<=i<n for i in ids):
-            raise ValueError(f"large_crop_ids must be distinct indices of the {n} pipelines, got {large_crop_ids}")
+            raise ValueError(f"teacher_crop_ids must be distinct indices of the {n} pipelines, got {teacher_crop_ids}")
         sizes = [crop_size(p) for p in aug_pipelines]
         large,small = {sizes[i] for i in ids},[s for i,s in enumerate(sizes) if i not in ids]
         if len(large)>1: raise ValueError(f"the large crops must share one crop size, got {[sizes[i] for i in ids]} from pipelines {ids}")
         if None not in sizes and any(max(tuplify(s))>max(tuplify(next(iter(large)))) for s in small):
-            raise ValueError(f"crop sizes {sizes} do not match large_crop_ids={ids}: a small crop is larger than the large crops")
+            raise ValueError(f"crop sizes {sizes} do not match teacher_crop_ids={ids}: a small crop is larger than the large crops")
         if not 0<=tpt_warmup_pct<=1: raise ValueError(f"tpt_warmup_pct must be in [0, 1], got {tpt_warmup_pct}")
         self.crop_order = ids + [i for i in range(n) if i not in ids]
-        store_attr('aug_pipelines,large_crop_ids,tpt_start,tpt_end,tpt_warmup_pct,freeze_last_layer,tps,center_m')
-    def create_loss(self, model): return DINOLoss(model.out_dim, self.tpt_start, self.tps, self.center_m, gather_distributed=True)
+        store_attr('teacher_crop_ids,tpt_start,tpt_end,tpt_warmup_pct,freeze_last_layer,tps,center_m')
+    @property
+    def large_crop_ids(self): return self.teacher_crop_ids   # its name in earlier versions
+    def create_loss(self): return DINOLoss(self.momentum_model.out_dim, self.tpt_start, self.tps, self.center_m, gather_distributed=self.gather_distributed)
     def teacher_temp(self):
         "Teacher temperature at this point of training"
         w,pct = self.tpt_warmup_pct,getattr(self.learn, 'pct_train', 0.)
         return self.tpt_end if w==0 or pct>=w else self.tpt_start + (self.tpt_end-self.tpt_start)*pct/w
     def make_views(self, xb):
         crops = [self.aug_pipelines[i](xb) for i in self.crop_order]
-        return crops,crops[:len(self.large_crop_ids)]
-    def lf(self, pred, *yb):
+        self.teacher_x = crops[:len(self.teacher_crop_ids)]
+        return crops
+    def compute_loss(self, pred, *yb):
         b = len(self.teacher_x[0])
         t = self.momentum_model.teacher_forward(*self.teacher_x).view(len(self.teacher_x), b, -1)
         self.teacher_out = t
@@ -108,3 +112,16 @@ class DINO(MomentumTeacher):
     def after_step(self):
         super().after_step()
         self.loss.update_center(self.teacher_out)
+
+# %% ../../nbs/15_vision.dino.ipynb #rec93531
+from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
+def dino_recipe(cfg, encoder, stats):
+    "Model and callback of the command's DINO for the run configuration `cfg`"
+    m = METHODS['dino']
+    augs = get_dino_aug_pipelines(**recipe_multi_crop(cfg, stats))
+    return create_dino_model(encoder, **m.model_kw),DINO(augs, gather_distributed=cfg['distributed'], **m.callback_kw)
+
+register_method('dino', dino_recipe, create_dino_model, get_dino_aug_pipelines, DINO, DINOLoss, title='DINO (Caron et al. 2021)',
+                recipe=dict(lr=3e-3, small_crops=small_crops_by_size), model_kw=dict(out_dim=1024, hidden_size=512, bottleneck_dim=64, use_bn=True),
+                callback_kw=dict(m=0.99), options=('small_crops',),
+                paper=dict(out_dim=65536, hidden_size=2048, bottleneck_dim=256, use_bn=False, m=0.996, small_crops=10))

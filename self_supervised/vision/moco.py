@@ -16,7 +16,7 @@ from ..momentum import MomentumModel, MomentumTeacher
 from ..dist import get_rank, get_world_size, gather_no_grad
 
 # %% auto #0
-__all__ = ['MoCoModel', 'create_moco_model', 'get_moco_aug_pipelines', 'shuffle_bn_forward', 'MOCO']
+__all__ = ['MoCoModel', 'create_moco_model', 'get_moco_aug_pipelines', 'shuffle_bn_forward', 'MOCO', 'moco_recipe']
 
 # %% ../../nbs/14_vision.moco.ipynb #9ec63149
 class MoCoModel(MomentumModel):
@@ -34,8 +34,9 @@ def create_moco_model(encoder, hidden_size=2048, projection_size=128, bn=False, 
     apply_init(projector)
     return MoCoModel(encoder, projector)
 
+@delegates(get_batch_augs)
 def get_moco_aug_pipelines(size, **kwargs):
-    "The two augmentation pipelines of MoCo v2 (see `get_batch_augs` for the options)"
+    "The two augmentation pipelines of MoCo v2 (`get_batch_augs`'s options)"
     return get_multi_aug_pipelines(n=2, size=size, **kwargs)
 
 # %% ../../nbs/14_vision.moco.ipynb #b0800086
@@ -53,27 +54,28 @@ def shuffle_bn_forward(f, x):
 # %% ../../nbs/14_vision.moco.ipynb #c6f625ce
 class MOCO(MomentumTeacher):
     "MoCo v2: the query of a view picks the key of the other view (momentum encoder) among a queue of `K` earlier keys"
-    def __init__(self, aug_pipelines, K=4096, m=0.999, temp=0.2, symmetric=True, print_augs=False, cosine=False, shuffle_bn=True):
-        assert_aug_pipelines(aug_pipelines, 2)
-        super().__init__(m, cosine=cosine, print_augs=print_augs)
+    n_views = 2
+    def __init__(self, aug_pipelines, K=4096, m=0.999, temp=0.2, symmetric=True, print_augs=False, cosine=False, shuffle_bn=True,
+                 sync_bn=False, gather_distributed=True):
+        super().__init__(aug_pipelines, m, cosine=cosine, print_augs=print_augs, sync_bn=sync_bn, gather_distributed=gather_distributed)
         if isinstance(K, bool) or not isinstance(K, int) or K<1: raise ValueError(f"K must be a positive int (queue size), got {K!r}")
-        store_attr('aug_pipelines,K,temp,symmetric,shuffle_bn')
-    def create_loss(self, model): return MoCoLoss(model.out_dim, self.K, self.temp, gather_distributed=True)
+        store_attr('K,temp,symmetric,shuffle_bn')
+    def create_loss(self): return MoCoLoss(self.momentum_model.out_dim, self.K, self.temp, gather_distributed=self.gather_distributed)
     def before_fit(self):
         super().before_fit()
-        bs,ws = self.learn.dls.train.bs,get_world_size()
+        bs,ws = self.learn.dls.train.bs,(get_world_size() if self.gather_distributed else 1)
         if self.K%(bs*ws): raise ValueError(f"K={self.K} must be a multiple of the global batch size {bs*ws} (bs {bs} x {ws} processes) so the queue holds whole batches")
         if not getattr(self.learn.dls.train, 'drop_last', True): raise ValueError("MOCO needs drop_last=True on the training DataLoader: a smaller last batch does not fit the queue")
     def make_views(self, xb):
         x1,x2 = [p(xb) for p in self.aug_pipelines]
-        if not self.symmetric: return [x1],x2
-        x = torch.cat([x1,x2])
-        return [x],x
+        if not self.symmetric: self.teacher_x = x2; return [x1]
+        self.teacher_x = torch.cat([x1,x2])
+        return [self.teacher_x]
     def keys(self, x):
         "Keys of `x` from the key encoder (with shuffle-BN across processes)"
         f = self.momentum_model.teacher_forward
         return shuffle_bn_forward(f, x) if self.shuffle_bn else f(x)
-    def lf(self, pred, *yb):
+    def compute_loss(self, pred, *yb):
         k = self.keys(self.teacher_x)
         if not self.symmetric: self.new_keys = [k]; return self.loss(pred, k)
         (q1,q2),(k1,k2) = pred.chunk(2),k.chunk(2)
@@ -82,3 +84,16 @@ class MOCO(MomentumTeacher):
     def after_step(self):
         super().after_step()
         for k in self.new_keys: self.loss.enqueue(k)
+
+# %% ../../nbs/14_vision.moco.ipynb #rec2a235
+from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
+def moco_recipe(cfg, encoder, stats):
+    "Model and callback of the command's MoCo for the run configuration `cfg`"
+    m = METHODS['moco']
+    n = 2*cfg['bs']*world_size()          # keys enqueued per step (both views of the global batch)
+    return create_moco_model(encoder, **m.model_kw),MOCO(recipe_views(cfg, stats), K=max(1, 4096//n)*n, temp=cfg['temp'],
+                                                         gather_distributed=cfg['distributed'], **m.callback_kw)
+
+register_method('moco', moco_recipe, create_moco_model, get_moco_aug_pipelines, MOCO, MoCoLoss, title='MoCo v2 (Chen et al. 2020)',
+                model_kw=dict(hidden_size=512, projection_size=128), callback_kw=dict(m=0.99), options=('temp',),
+                paper=dict(hidden_size=2048, projection_size=128, m=0.999, K=65536, lr=0.03, bs=256))

@@ -6,26 +6,24 @@ Docs: https://self-supervised.github.io/self_supervised/vision.simclr.html.md"""
 
 # %% ../../nbs/10_vision.simclr.ipynb #586ead5f
 from __future__ import annotations
-import warnings
 import torch, torch.nn as nn
 from fastcore.all import *
-from fastai.callback.core import Callback
-from fastai.torch_core import TensorImage, Module
+from fastai.torch_core import Module
 from fastai.layers import apply_init
 from ..layers import *
 from ..augmentations import *
 from ..losses import NTXent
-from ..dist import get_world_size
+from ..views import ViewsCallback, sync_projector_bn, gather_by_default
 
 # %% auto #0
-__all__ = ['SimCLRModel', 'create_simclr_model', 'get_simclr_aug_pipelines', 'SimCLR', 'sync_projector_bn', 'DistributedSimCLR',
+__all__ = ['SimCLRModel', 'create_simclr_model', 'get_simclr_aug_pipelines', 'SimCLR', 'DistributedSimCLR', 'simclr_recipe',
            'create_encoder', 'create_model', 'create_mlp_module', 'create_cls_module', 'get_num_features',
            'PoolingType', 'encoder_head_splitter', 'get_batch_augs', 'get_multi_aug_pipelines', 'show_views',
-           'save_views']
+           'save_views', 'sync_projector_bn']
 
 # %% ../../nbs/10_vision.simclr.ipynb #2749b258
 _all_ = ['create_encoder','create_model','create_mlp_module','create_cls_module','get_num_features','PoolingType','encoder_head_splitter',
-         'get_batch_augs','get_multi_aug_pipelines','show_views','save_views']
+         'get_batch_augs','get_multi_aug_pipelines','show_views','save_views','sync_projector_bn']
 
 # %% ../../nbs/10_vision.simclr.ipynb #5f593ad9
 class SimCLRModel(Module):
@@ -44,52 +42,34 @@ def create_simclr_model(encoder, hidden_size=256, projection_size=128, bn=False,
     apply_init(projector)
     return SimCLRModel(encoder, projector)
 
+@delegates(get_batch_augs)
 def get_simclr_aug_pipelines(size, **kwargs):
-    "The two augmentation pipelines of SimCLR (see `get_batch_augs` for the options)"
+    "The two augmentation pipelines of SimCLR (`get_batch_augs`'s options)"
     return get_multi_aug_pipelines(n=2, size=size, **kwargs)
 
 # %% ../../nbs/10_vision.simclr.ipynb #d0f601b2
-class SimCLR(Callback):
+class SimCLR(ViewsCallback):
     "SimCLR: two augmented views per image, NT-Xent loss (`decoupled`: DCL's) on their projections"
-    order,run_valid = 9,True
-    def __init__(self, aug_pipelines, temp=0.07, print_augs=False, decoupled=False):
-        assert_aug_pipelines(aug_pipelines, 2)
+    n_views = 2
+    def __init__(self, aug_pipelines, temp=0.07, print_augs=False, decoupled=False, sync_bn=False, gather_distributed=False):
+        store_attr('temp,decoupled')
+        super().__init__(aug_pipelines, print_augs, sync_bn, gather_distributed)
         self.aug1,self.aug2 = aug_pipelines
-        store_attr('aug_pipelines,temp,print_augs,decoupled')
-        self.loss = self.create_loss()
-    def create_loss(self): return NTXent(self.temp, decoupled=self.decoupled)
-    def before_fit(self):
-        self.learn.loss_func = self.lf
-        if self.print_augs: print(f"{type(self).__name__} views:\n  1: {self.aug1}\n  2: {self.aug2}")
-    def before_batch(self):
-        xb = self.learn.xb[0]
-        if not isinstance(xb, TensorImage): xb = TensorImage(xb)
-        if len(xb)<2: raise ValueError(f"{type(self).__name__} needs batches of at least 2 images, got {len(xb)}: raise bs or set drop_last=True")
-        self.learn.xb = (torch.cat([self.aug1(xb), self.aug2(xb)]),)
-        self.unlabelled = len(self.learn.yb)==0
-        if self.unlabelled: self.learn.yb = (xb.new_zeros(len(xb)).as_subclass(torch.Tensor),)  # fastai skips backward without a target
-    def lf(self, pred, *yb):
-        z1,z2 = pred.chunk(2)
-        return self.loss(z1, z2)
-    @torch.no_grad()
-    def show(self, n=4, x=None, **kwargs):
-        "Figure of `n` images of a training batch (or `x`) and their two views"
-        if x is None: x = self.learn.dls.train.one_batch()[0]
-        return show_views(x, self.aug_pipelines, n=n, **kwargs)
+    def create_loss(self): return NTXent(self.temp, gather_distributed=self.gather_distributed, decoupled=self.decoupled)
 
 # %% ../../nbs/10_vision.simclr.ipynb #7347c730
-def sync_projector_bn(learn):
-    "Convert the BatchNorm layers of `learn.model`'s projector to SyncBatchNorm when distributed on CUDA (warn on CPU)"
-    if get_world_size()<=1: return
-    m = getattr(learn.model, 'module', learn.model)
-    if next(m.parameters()).is_cuda: m.projector = nn.SyncBatchNorm.convert_sync_batchnorm(m.projector)
-    else: warnings.warn("sync_bn=True needs CUDA (DDP has no SyncBatchNorm on CPU): BatchNorm statistics stay per process")
-
 class DistributedSimCLR(SimCLR):
-    "SimCLR whose NT-Xent gathers the embeddings of every process as negatives"
-    def __init__(self, aug_pipelines, temp=0.07, print_augs=False, decoupled=False, sync_bn=False):
-        super().__init__(aug_pipelines, temp, print_augs, decoupled); self.sync_bn = sync_bn
-    def create_loss(self): return NTXent(self.temp, gather_distributed=True, decoupled=self.decoupled)
-    def before_fit(self):
-        super().before_fit()
-        if self.sync_bn: sync_projector_bn(self.learn)
+    "`SimCLR` with `gather_distributed=True` by default: NT-Xent's negatives are the embeddings of every process"
+    __init__ = gather_by_default(SimCLR)
+
+# %% ../../nbs/10_vision.simclr.ipynb #rec430de
+from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
+def simclr_recipe(cfg, encoder, stats):
+    "Model and callback of the command's SimCLR for the run configuration `cfg`"
+    m = METHODS['simclr']
+    model = create_simclr_model(encoder, bn=bool(cfg['projector_bn']), **m.model_kw)
+    return model,SimCLR(recipe_views(cfg, stats), temp=cfg['temp'], decoupled=bool(cfg['decoupled']), gather_distributed=cfg['distributed'])
+
+register_method('simclr', simclr_recipe, create_simclr_model, get_simclr_aug_pipelines, SimCLR, NTXent, title='SimCLR (Chen et al. 2020)',
+                recipe=dict(temp=0.3, jitter_strength=1.0, wd=1e-3, decoupled=1), model_kw=dict(hidden_size=512, projection_size=128),
+                paper=dict(temp=0.1, bs=4096, wd=1e-6, decoupled=0, hidden_size=2048, projection_size=128), options=('temp','decoupled'))

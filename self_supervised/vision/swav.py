@@ -9,16 +9,16 @@ from __future__ import annotations
 import itertools
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.all import *
-from fastai.callback.core import Callback
 from fastai.torch_core import TensorImage, Module
 from fastai.layers import apply_init
 from ..layers import *
 from ..augmentations import *
-from ..losses import SwAVLoss
-from .simclr import sync_projector_bn
+from ..losses import SwAVLoss, autocast_off
+from ..views import ViewsCallback, renamed_arg, gather_by_default
 
 # %% auto #0
-__all__ = ['SwAVModel', 'normalize_prototypes', 'create_swav_model', 'get_swav_aug_pipelines', 'SWAV', 'DistributedSWAV']
+__all__ = ['SwAVModel', 'normalize_prototypes', 'create_swav_model', 'get_swav_aug_pipelines', 'SWAV', 'DistributedSWAV',
+           'swav_recipe']
 
 # %% ../../nbs/18_vision.swav.ipynb #e69c8120
 class SwAVModel(Module):
@@ -44,41 +44,36 @@ def create_swav_model(encoder, hidden_size=2048, projection_size=128, n_protos=3
     normalize_prototypes(model)
     return model
 
+@delegates(get_batch_augs, but=['size','resize_scale'])
 def get_swav_aug_pipelines(size=224, num_crops=(2,6), crop_sizes=None, min_scales=(0.25,0.05), max_scales=(1.,0.14), **kwargs):
-    "SwAV's multi-crop pipelines, large crops first: `num_crops` of `crop_sizes` (default `(size, size*3//7)`, 224 -> 96 px)"
+    "SwAV's multi-crop pipelines, large crops first: `num_crops` of `crop_sizes` (default `(size, size*3//7)`, 224 -> 96 px; `get_batch_augs`'s options)"
     if crop_sizes is None: crop_sizes = (size, size*3//7)
     return get_multi_crop_aug_pipelines(num_crops, crop_sizes, min_scales, max_scales, **kwargs)
 
 # %% ../../nbs/18_vision.swav.ipynb #b04386cd
-class SWAV(Callback):
+class SWAV(ViewsCallback):
     "SwAV: multi-crop views; the codes of the assignment crops (Sinkhorn-Knopp) are predicted from every other crop"
-    order,run_valid = 9,True
-    def __init__(self, aug_pipelines, crop_assgn_ids=[0,1], K=3000, queue_start_pct=0.25, temp=0.1, eps=0.05, n_sinkh_iter=3,
-                 freeze_protos_pct=0.05, print_augs=False):
-        assert_aug_pipelines(aug_pipelines)
-        n = len(aug_pipelines)
-        if n<2: raise ValueError(f"aug_pipelines must hold at least 2 pipelines (crops), got {n}")
-        if not all(isinstance(i, int) and 0<=i<n for i in crop_assgn_ids): raise ValueError(f"crop_assgn_ids must index the {n} pipelines, got {crop_assgn_ids}")
+    def __init__(self, aug_pipelines, assign_ids=[0,1], K=3000, queue_start_pct=0.25, temp=0.1, eps=0.05, n_sinkh_iter=3,
+                 freeze_protos_pct=0.05, print_augs=False, sync_bn=False, gather_distributed=False, crop_assgn_ids=None):
+        assign_ids = renamed_arg('assign_ids', assign_ids, [0,1], 'crop_assgn_ids', crop_assgn_ids)
         if not (isinstance(K, int) and K>=0): raise ValueError(f"K (queue length) must be an int >= 0, got {K!r}")
-        store_attr('aug_pipelines,crop_assgn_ids,K,queue_start_pct,temp,eps,n_sinkh_iter,freeze_protos_pct,print_augs')
-        self.loss = self.create_loss()
-    def create_loss(self): return SwAVLoss(self.temp, self.eps, self.n_sinkh_iter, self.crop_assgn_ids)
+        store_attr('assign_ids,K,queue_start_pct,temp,eps,n_sinkh_iter,freeze_protos_pct')
+        super().__init__(aug_pipelines, print_augs, sync_bn, gather_distributed)
+        n = len(aug_pipelines)
+        if not all(isinstance(i, int) and 0<=i<n for i in assign_ids): raise ValueError(f"assign_ids must index the {n} pipelines, got {assign_ids}")
+    @property
+    def crop_assgn_ids(self): return self.assign_ids   # its name in earlier versions
+    def create_loss(self): return SwAVLoss(self.temp, self.eps, self.n_sinkh_iter, self.assign_ids, gather_distributed=self.gather_distributed)
     def before_fit(self):
-        self.learn.loss_func,self.queue,self.n_queued = self.lf,None,0
+        self.queue,self.n_queued = None,0
         normalize_prototypes(self.learn.model)
-        if self.print_augs: print(f"{type(self).__name__} crops:\n" + '\n'.join(f"  {i}: {p}" for i,p in enumerate(self.aug_pipelines)))
-    def before_batch(self):
-        xb = self.learn.xb[0]
-        if not isinstance(xb, TensorImage): xb = TensorImage(xb)
-        if len(xb)<2: raise ValueError(f"{type(self).__name__} needs batches of at least 2 images, got {len(xb)}: raise bs or set drop_last=True")
-        self.bs = len(xb)
-        self.learn.xb = ([p(xb) for p in self.aug_pipelines],)
-        if len(self.learn.yb)==0: self.learn.yb = (xb.new_zeros(len(xb)).as_subclass(torch.Tensor),)  # fastai skips backward without a target
+        super().before_fit()
+    def make_views(self, xb): return [[p(xb) for p in self.aug_pipelines]]   # one input: the list of crops
     def queue_scores(self):
         "Scores of the queued embeddings against the current prototypes, one (K, P) per assignment crop, or None until the queue is full"
         if self.queue is None or self.n_queued<self.K: return None
         w = getattr(self.learn.model, 'module', self.learn.model).prototypes.weight.detach()
-        return list(self.queue@w.T)
+        with autocast_off(w): return list(self.queue@w.float().T)   # float32 under mixed precision, as the queue
     @torch.no_grad()
     def enqueue(self, zs):
         "Put the assignment crops' embeddings `zs` on top of the queue (from `queue_start_pct` of training on)"
@@ -87,27 +82,27 @@ class SWAV(Callback):
         if self.queue is None: self.queue = z.new_zeros(len(zs), self.K, z.shape[-1])
         self.queue = torch.cat([z, self.queue], 1)[:, :self.K]
         self.n_queued += z.shape[1]
-    def lf(self, pred, *yb):
+    def compute_loss(self, pred, *yb):
         z,scores = pred
         loss = self.loss(list(scores.split(self.bs)), self.queue_scores())
-        if self.training: self.enqueue([z[i*self.bs:(i+1)*self.bs] for i in self.crop_assgn_ids])
+        if self.training: self.enqueue([z[i*self.bs:(i+1)*self.bs] for i in self.assign_ids])
         return loss
     def before_step(self):
         if self.pct_train<self.freeze_protos_pct: getattr(self.learn.model, 'module', self.learn.model).prototypes.weight.grad = None
     def after_step(self): normalize_prototypes(self.learn.model)
-    @torch.no_grad()
-    def show(self, n=4, x=None, **kwargs):
-        "Figure of `n` images of a training batch (or `x`) and their crops"
-        if x is None: x = self.learn.dls.train.one_batch()[0]
-        return show_views(x, self.aug_pipelines, n=n, **kwargs)
 
 class DistributedSWAV(SWAV):
-    "SwAV whose Sinkhorn-Knopp sums run over every process's batch (and queue)"
-    def __init__(self, aug_pipelines, crop_assgn_ids=[0,1], K=3000, queue_start_pct=0.25, temp=0.1, eps=0.05, n_sinkh_iter=3,
-                 freeze_protos_pct=0.05, print_augs=False, sync_bn=False):
-        super().__init__(aug_pipelines, crop_assgn_ids, K, queue_start_pct, temp, eps, n_sinkh_iter, freeze_protos_pct, print_augs)
-        self.sync_bn = sync_bn
-    def create_loss(self): return SwAVLoss(self.temp, self.eps, self.n_sinkh_iter, self.crop_assgn_ids, gather_distributed=True)
-    def before_fit(self):
-        super().before_fit()
-        if self.sync_bn: sync_projector_bn(self.learn)
+    "`SWAV` with `gather_distributed=True` by default: Sinkhorn-Knopp's sums over every process's batch (and queue)"
+    __init__ = gather_by_default(SWAV)
+
+# %% ../../nbs/18_vision.swav.ipynb #rec03587
+from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
+def swav_recipe(cfg, encoder, stats):
+    "Model and callback of the command's SwAV for the run configuration `cfg`"
+    m = METHODS['swav']
+    augs = get_swav_aug_pipelines(cfg['size'], **{k:v for k,v in recipe_multi_crop(cfg, stats).items() if k!='crop_sizes'})
+    return create_swav_model(encoder, **m.model_kw),SWAV(augs, gather_distributed=cfg['distributed'], **m.callback_kw)
+
+register_method('swav', swav_recipe, create_swav_model, get_swav_aug_pipelines, SWAV, SwAVLoss, title='SwAV (Caron et al. 2020)',
+                recipe=dict(small_crops=small_crops_by_size), model_kw=dict(hidden_size=512, projection_size=128, n_protos=100),
+                callback_kw=dict(K=0), options=('small_crops',), paper=dict(hidden_size=2048, n_protos=3000, K=3840, small_crops=6))

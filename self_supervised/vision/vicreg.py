@@ -12,10 +12,11 @@ from fastai.layers import apply_init
 from ..layers import *
 from ..augmentations import *
 from ..losses import VICRegLoss
-from .simclr import SimCLRModel, SimCLR, sync_projector_bn
+from .simclr import SimCLRModel
+from ..views import ViewsCallback, gather_by_default
 
 # %% auto #0
-__all__ = ['VICRegModel', 'create_vicreg_model', 'get_vicreg_aug_pipelines', 'VICReg', 'DistributedVICReg']
+__all__ = ['VICRegModel', 'create_vicreg_model', 'get_vicreg_aug_pipelines', 'VICReg', 'DistributedVICReg', 'vicreg_recipe']
 
 # %% ../../nbs/17_vision.vicreg.ipynb #4155a86f
 class VICRegModel(SimCLRModel):
@@ -27,23 +28,30 @@ def create_vicreg_model(encoder, hidden_size=8192, projection_size=8192, bn=True
     apply_init(projector)
     return VICRegModel(encoder, projector)
 
+@delegates(get_batch_augs)
 def get_vicreg_aug_pipelines(size, **kwargs):
-    "The two augmentation pipelines of VICReg (see `get_batch_augs`; the paper adds `solarize=True` to its second view)"
+    "The two augmentation pipelines of VICReg (`get_batch_augs`'s options; the paper adds `solarize=True` to its second view)"
     return get_multi_aug_pipelines(n=2, size=size, **kwargs)
 
 # %% ../../nbs/17_vision.vicreg.ipynb #610f3765
-class VICReg(SimCLR):
+class VICReg(ViewsCallback):
     "VICReg: two augmented views per image; invariance, variance and covariance terms on their embeddings"
-    def __init__(self, aug_pipelines, sim_coeff=25., std_coeff=25., cov_coeff=1., print_augs=False):
+    n_views = 2
+    def __init__(self, aug_pipelines, sim_coeff=25., std_coeff=25., cov_coeff=1., print_augs=False, sync_bn=False, gather_distributed=False):
         store_attr('sim_coeff,std_coeff,cov_coeff')
-        super().__init__(aug_pipelines, temp=None, print_augs=print_augs)
-    def create_loss(self): return VICRegLoss(self.sim_coeff, self.std_coeff, self.cov_coeff)
+        super().__init__(aug_pipelines, print_augs, sync_bn, gather_distributed)
+    def create_loss(self): return VICRegLoss(self.sim_coeff, self.std_coeff, self.cov_coeff, gather_distributed=self.gather_distributed)
 
 class DistributedVICReg(VICReg):
-    "VICReg whose variance and covariance are those of every process's batch"
-    def __init__(self, aug_pipelines, sim_coeff=25., std_coeff=25., cov_coeff=1., print_augs=False, sync_bn=False):
-        super().__init__(aug_pipelines, sim_coeff, std_coeff, cov_coeff, print_augs); self.sync_bn = sync_bn
-    def create_loss(self): return VICRegLoss(self.sim_coeff, self.std_coeff, self.cov_coeff, gather_distributed=True)
-    def before_fit(self):
-        super().before_fit()
-        if self.sync_bn: sync_projector_bn(self.learn)
+    "`VICReg` with `gather_distributed=True` by default: variance and covariance of every process's batch"
+    __init__ = gather_by_default(VICReg)
+
+# %% ../../nbs/17_vision.vicreg.ipynb #recd5c5b
+from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
+def vicreg_recipe(cfg, encoder, stats):
+    "Model and callback of the command's VICReg for the run configuration `cfg`"
+    m = METHODS['vicreg']
+    return create_vicreg_model(encoder, **m.model_kw),VICReg(recipe_views(cfg, stats), gather_distributed=cfg['distributed'], **m.callback_kw)
+
+register_method('vicreg', vicreg_recipe, create_vicreg_model, get_vicreg_aug_pipelines, VICReg, VICRegLoss, title='VICReg (Bardes et al. 2022)',
+                recipe=dict(lr=5e-3), model_kw=dict(hidden_size=1024, projection_size=1024), paper=dict(hidden_size=8192, projection_size=8192, bs=2048))

@@ -10,14 +10,15 @@ import torch
 from fastcore.all import *
 from fastai.torch_core import TensorCategory
 from .simclr import *
-from .simclr import SimCLR, sync_projector_bn
+from .simclr import SimCLR
+from ..views import gather_by_default
 from ..losses import YAwareInfoNCE, KernelMetric, KERNELS
-from ..evaluation import _dl_tensors
+from ..evaluation import dl_tensors
 
 # %% auto #0
-__all__ = ['create_yaware_model', 'get_yaware_aug_pipelines', 'YAware', 'DistributedYAware', 'create_encoder', 'create_model',
-           'create_mlp_module', 'get_num_features', 'PoolingType', 'get_batch_augs', 'get_multi_aug_pipelines',
-           'show_views', 'KernelMetric']
+__all__ = ['create_yaware_model', 'get_yaware_aug_pipelines', 'YAware', 'DistributedYAware', 'yaware_recipe', 'create_encoder',
+           'create_model', 'create_mlp_module', 'get_num_features', 'PoolingType', 'get_batch_augs',
+           'get_multi_aug_pipelines', 'show_views', 'KernelMetric']
 
 # %% ../../nbs/11_vision.yaware.ipynb #ee944b4e
 _all_ = ['create_encoder','create_model','create_mlp_module','get_num_features','PoolingType','get_batch_augs','get_multi_aug_pipelines','show_views','KernelMetric']
@@ -27,25 +28,26 @@ def create_yaware_model(encoder, hidden_size=512, projection_size=128, bn=False,
     "Encoder + MLP projector for y-Aware (nidl's defaults: hidden 512, output 128)"
     return create_simclr_model(encoder, hidden_size, projection_size, bn=bn, nlayers=nlayers)
 
+@delegates(get_batch_augs)
 def get_yaware_aug_pipelines(size, **kwargs):
-    "The two augmentation pipelines of y-Aware (see `get_batch_augs` for the options)"
+    "The two augmentation pipelines of y-Aware (`get_batch_augs`'s options)"
     return get_multi_aug_pipelines(n=2, size=size, **kwargs)
 
 # %% ../../nbs/11_vision.yaware.ipynb #817ef1a7
 class YAware(SimCLR):
     "y-Aware contrastive learning: views weighted by a kernel on the auxiliary variable `y` of the batch"
-    def __init__(self, aug_pipelines, temp=0.1, kernel='gaussian', bandwidth=1.0, print_augs=False):
+    def __init__(self, aug_pipelines, temp=0.1, kernel='gaussian', bandwidth=1.0, print_augs=False, sync_bn=False, gather_distributed=False):
         store_attr('kernel,bandwidth')
-        super().__init__(aug_pipelines, temp, print_augs)
-    def create_loss(self): return YAwareInfoNCE(self.kernel, self.bandwidth, self.temp)
+        super().__init__(aug_pipelines, temp, print_augs, sync_bn=sync_bn, gather_distributed=gather_distributed)
+    def create_loss(self): return YAwareInfoNCE(self.kernel, self.bandwidth, self.temp, gather_distributed=self.gather_distributed)
     def before_fit(self):
         super().before_fit()
         if isinstance(self.loss.metric.bandwidth, str) and self.loss.metric.H is None:
-            _,y = _dl_tensors(self.learn.dls.train)
+            _,y = dl_tensors(self.learn.dls.train)
             if y is None: raise ValueError(f"{type(self).__name__} needs data yielding (x, y) to fit bandwidth={self.bandwidth!r}")
             self.loss.fit(y)
             print(f"{type(self).__name__}: {self.bandwidth} bandwidth fitted on {len(y)} training values of y: H = {self.loss.metric.H.tolist()}")
-    def lf(self, pred, *yb):
+    def compute_loss(self, pred, *yb):
         if not yb or self.unlabelled: raise ValueError(f"{type(self).__name__} needs data yielding (x, y) with y the auxiliary variable; the batch has no y")
         y = yb[0]
         if isinstance(y, TensorCategory) or not y.is_floating_point():
@@ -55,10 +57,25 @@ class YAware(SimCLR):
 
 # %% ../../nbs/11_vision.yaware.ipynb #4cb8ab65
 class DistributedYAware(YAware):
-    "y-Aware whose loss gathers embeddings and `y` of every process"
-    def __init__(self, aug_pipelines, temp=0.1, kernel='gaussian', bandwidth=1.0, print_augs=False, sync_bn=False):
-        super().__init__(aug_pipelines, temp, kernel, bandwidth, print_augs); self.sync_bn = sync_bn
-    def create_loss(self): return YAwareInfoNCE(self.kernel, self.bandwidth, self.temp, gather_distributed=True)
-    def before_fit(self):
-        super().before_fit()
-        if self.sync_bn: sync_projector_bn(self.learn)
+    "`YAware` with `gather_distributed=True` by default: the loss gathers the embeddings and `y` of every process"
+    __init__ = gather_by_default(YAware)
+
+# %% ../../nbs/11_vision.yaware.ipynb #rec2d199
+from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
+def _check_yaware(cfg):
+    if cfg['kernel'] not in KERNELS: raise ValueError(f"--kernel must be one of {list(KERNELS)}, got {cfg['kernel']!r}")
+    if cfg['bandwidth'] not in ('scott','silverman'):
+        try: bw = float(cfg['bandwidth'])
+        except ValueError: bw = float('nan')
+        if not (bw>0 and bw<float('inf')): raise ValueError(f"--bandwidth must be 'scott', 'silverman' or a number > 0, got {cfg['bandwidth']!r}")
+
+def yaware_recipe(cfg, encoder, stats):
+    "Model and callback of the command's y-Aware for the run configuration `cfg`"
+    bw = cfg['bandwidth'] if cfg['bandwidth'] in ('scott','silverman') else float(cfg['bandwidth'])
+    cb = YAware(recipe_views(cfg, stats), temp=cfg['temp'], kernel=cfg['kernel'], bandwidth=bw, gather_distributed=cfg['distributed'])
+    return create_yaware_model(encoder, bn=bool(cfg['projector_bn']), **METHODS['yaware'].model_kw),cb
+
+register_method('yaware', yaware_recipe, create_yaware_model, get_yaware_aug_pipelines, YAware, YAwareInfoNCE, title='y-Aware (Dufumier et al. 2021)',
+                recipe=dict(kernel='gaussian', bandwidth='scott'), model_kw=dict(hidden_size=512, projection_size=128),
+                paper=dict(temp=0.1, kernel='rbf', bandwidth=5.), options=('temp','kernel','bandwidth'), y='continuous', embedded_y='area',
+                check=_check_yaware)
