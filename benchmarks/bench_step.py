@@ -12,7 +12,7 @@ Columns (seconds per step, median of the timed steps after the warm-up steps):
   compile        channels_last float32, `model.compile()` (torch.compile in place; compilation in the warm-up steps, printed apart)
 
     OMP_NUM_THREADS=2 python benchmarks/bench_step.py                      # every method, float32, channels_last, bf16, compile on CPU
-    python benchmarks/bench_step.py --device cuda --columns float32,bf16,fp16 --json step.json
+    python benchmarks/bench_step.py --device cuda --columns channels_last,bf16,fp16 --json step.json   # benchmarks/gpu_check.sh
     python benchmarks/bench_step.py --methods simclr --steps 10 --warmup 3
     python benchmarks/bench_step.py --overhead                             # the Learner's overhead over a plain loop
 """
@@ -52,6 +52,16 @@ class StepEnd(Callback):
         tm = self.learn.step_timer
         _sync(tm.device); tm.ts.append(time.perf_counter()-tm.t); tm.losses.append(float(self.learn.loss.detach()))
 
+def _plain(o):
+    "`o` with its tensors as plain `torch.Tensor` (not fastai's subclasses), through lists and tuples"
+    if isinstance(o, torch.Tensor): return o.as_subclass(torch.Tensor)
+    return type(o)(_plain(t) for t in o) if isinstance(o, (list,tuple)) else o
+
+class PlainInputs(Callback):
+    "The model's inputs as plain tensors, after the method's views (torch.compile does not trace fastai's tensor subclasses)"
+    order = 11
+    def before_batch(self): self.learn.xb = _plain(self.learn.xb)
+
 def _data(cfg, n):
     g = np.random.default_rng(0)
     x = g.integers(0, 256, (n, cfg['n_in'], cfg['size'], cfg['size']), dtype=np.uint8)
@@ -69,7 +79,7 @@ def time_steps(method, column, device='cpu', steps=4, warmup=2):
     cbs = [cb, timer, StepEnd()]
     if column in ('bf16','fp16'): cbs.append(DeviceMixedPrecision(amp_mode=column))
     learn = Learner(_data(cfg, cfg['bs']*(steps+warmup)), model, wd=cfg['wd'], cbs=cbs)
-    if column=='compile': learn.model.compile()      # in place: the model keeps its class (the callbacks look for it)
+    if column=='compile': learn.model.compile(); learn.add_cb(PlainInputs())   # in place: the model keeps its class (the callbacks look for it)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, cfg['lr'])
     ts = timer.ts[warmup:]
     return float(np.median(ts)),float(sum(timer.ts[:warmup])),timer.losses[-1]
@@ -83,7 +93,9 @@ def table(methods, columns, device='cpu', steps=4, warmup=2):
             try:
                 s,w,loss = time_steps(m, c, device, steps, warmup)
                 rows[m][c] = dict(s_per_step=s, warmup_s=w, loss=loss, finite=math.isfinite(loss))
-            except Exception as e: rows[m][c] = dict(error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:200])
+            except Exception as e:
+                if os.environ.get('BENCH_DEBUG'): import traceback; traceback.print_exc()
+                rows[m][c] = dict(error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:200])
             print(f"  {m} {c}: {rows[m][c]} ({time.perf_counter()-t0:.0f} s)", flush=True)
     return rows
 

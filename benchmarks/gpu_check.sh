@@ -6,7 +6,7 @@
 # Parts, each timed, each with its own time limit (and all within a global deadline of 470 s), each going on when one fails:
 #   1 env          the GPU, torch, CUDA, bf16 support, kornia
 #   2 losses       every loss under CUDA autocast (fp16 and bf16), against float64 on the same embeddings; gradients finite
-#   3 step         each method's training step at fp32, bf16 and fp16 (benchmarks/bench_step.py --device cuda)
+#   3 step         each method's training step at fp32, bf16 and fp16, channels_last (benchmarks/bench_step.py --device cuda)
 #   4 augs         augmentation images/s at 32, 96 and 224 px on the GPU, ours against kornia's where installed
 #   5 torchrun     torchrun --nproc_per_node 1 with NCCL: a gathered loss, then the example script and the command under torchrun
 #   6 main         the default main job on CUDA (self_supervised pretrain --device cuda --precision bf16) and its table
@@ -91,7 +91,7 @@ EOF
 part losses 90 $PY "$OUT/losses_cuda.py"
 
 # 3 each method's step at fp32, bf16, fp16
-part step 120 $PY benchmarks/bench_step.py --device cuda --columns float32,bf16,fp16 --steps 8 --warmup 3 --json "$OUT/step_cuda.json"
+part step 150 $PY benchmarks/bench_step.py --device cuda --columns channels_last,bf16,fp16 --steps 8 --warmup 3 --json "$OUT/step_cuda.json"
 
 # 4 augmentations on the GPU, ours against kornia
 cat > "$OUT/augs_cuda.py" <<'EOF'

@@ -14,7 +14,7 @@ from fastai.callback.fp16 import MixedPrecision, AMPMode
 from torch.amp import GradScaler
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'Precision', 'precision_options', 'check_precision', 'DeviceMixedPrecision', 'default_precision',
+__all__ = ['PRECISIONS', 'precision_options', 'check_precision', 'DeviceMixedPrecision', 'Precision', 'default_precision',
            'resolve_precision']
 
 # %% ../nbs/08_precision.ipynb #d69841f4
@@ -81,7 +81,9 @@ def to_bf16(self:Learner):
     return self.add_cb(DeviceMixedPrecision(amp_mode=AMPMode.BF16))
 
 # %% ../nbs/08_precision.ipynb #30206510
-Precision = namedtuple('Precision', 'name dtype callback')
+class Precision(namedtuple('Precision', 'name dtype callback')):
+    "A run's precision: its `name` ('32', 'bf16' or '16'), `dtype`, and the `callback` to add to the learner (None for float32)"
+    __slots__ = ()
 
 def default_precision(device='cpu'):
     "The fastest safe precision on `device`: '32' on a CPU (measured); on CUDA 'bf16' where the GPU supports it, else '16' (the standard choice, not measured here)"

@@ -54,9 +54,12 @@ def test_existing_out_refused_unless_overwrite(tmp_path, capsys):
     err = capsys.readouterr().err
     assert 'already holds files' in err and '--resume' in err and len(err.strip().splitlines())==1, err
     assert (out/'metrics.json').read_bytes()==before                                             # untouched
-    (out/'stale.txt').write_text('from the earlier run')
+    (out/'notes.txt').write_text('not written by the run')                                   # --overwrite never deletes it (tests/test_cli_safety.py)
+    assert _main('pretrain', *TINY, '--epochs', 2, '--keep-checkpoints', 2, '--overwrite', '--device', 'cpu', '--out', out)==2
+    assert 'notes.txt' in capsys.readouterr().err and (out/'metrics.json').read_bytes()==before
+    (out/'notes.txt').unlink()
     assert _main('pretrain', *TINY, '--epochs', 2, '--keep-checkpoints', 2, '--overwrite', '--device', 'cpu', '--out', out)==0
-    assert not (out/'stale.txt').exists() and _epochs(out)==[0,1]
+    assert _epochs(out)==[0,1]
     assert sorted(f.name for f in out.glob('model_*.pth'))==['model_0.pth','model_1.pth']
     (tmp_path/'notarun').mkdir(); (tmp_path/'notarun'/'precious.txt').write_text('x')
     capsys.readouterr()
