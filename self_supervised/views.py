@@ -13,6 +13,7 @@ from fastai.callback.core import Callback
 from fastai.torch_core import TensorImage
 from .augmentations import assert_aug_pipelines, show_views
 from .dist import get_world_size
+import self_supervised.precision   # noqa: learn.to_bf16() / to_fp16() autocast on the batch's device (a CPU too)
 
 # %% auto #0
 __all__ = ['SYNC_BN_MODULES', 'sync_projector_bn', 'renamed_arg', 'ViewsCallback', 'gather_by_default']
