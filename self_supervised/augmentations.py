@@ -14,9 +14,9 @@ from fastai.vision.core import imagenet_stats
 from fasttransform import Transform, Pipeline
 
 # %% auto #0
-__all__ = ['BatchTransform', 'warp', 'AffineTransform', 'RandomResizedCrop', 'RandomFlip', 'RandomRotate', 'AffineCompose',
-           'ColorJitter', 'RandomGrayscale', 'gaussian_blur', 'GaussianBlur', 'RandomSolarize', 'Normalize',
-           'get_batch_augs', 'get_multi_aug_pipelines', 'get_multi_crop_aug_pipelines', 'crop_size',
+__all__ = ['BatchTransform', 'check_batch', 'warp', 'AffineTransform', 'RandomResizedCrop', 'RandomFlip', 'RandomRotate',
+           'AffineCompose', 'ColorJitter', 'RandomGrayscale', 'gaussian_blur', 'GaussianBlur', 'RandomSolarize',
+           'Normalize', 'get_batch_augs', 'get_multi_aug_pipelines', 'get_multi_crop_aug_pipelines', 'crop_size',
            'assert_aug_pipelines', 'to_display', 'show_views', 'save_views']
 
 # %% ../nbs/02_augmentations.ipynb #e912ce9b
@@ -35,7 +35,7 @@ class BatchTransform(Transform):
         "Boolean mask `(B,)`: which samples the transform applies to"
         return self.uniform(x, 0, 1) < self.p
 
-def _check_batch(x, name):
+def check_batch(x, name):
     "Validate batch `x` and return it as a plain tensor (fastai restores the `TensorImage` type on the output)"
     if not x.is_floating_point(): raise TypeError(f"{name} needs a float batch in [0, 1], got dtype {x.dtype}")
     if x.ndim<4: raise ValueError(f"{name} needs a batch (B, C, *spatial) with 2 or 3 spatial axes, got shape {tuple(x.shape)}")
@@ -62,7 +62,7 @@ class AffineTransform(BatchTransform):
     size = None
     def matrix(self, x): raise NotImplementedError
     def encodes(self, x:TensorImage):
-        x = _check_batch(x, type(self).__name__)
+        x = check_batch(x, type(self).__name__)
         return warp(x, self.matrix(x), self.size)
 
 # %% ../nbs/02_augmentations.ipynb #6236de36
@@ -131,7 +131,7 @@ class AffineCompose(BatchTransform):
         self.tfms = L(tfms)
         if not all(isinstance(t, AffineTransform) for t in self.tfms): raise TypeError("AffineCompose takes AffineTransform instances")
     def encodes(self, x:TensorImage):
-        x = _check_batch(x, 'AffineCompose')
+        x = check_batch(x, 'AffineCompose')
         m = _hom(self.tfms[0].matrix(x))
         for t in self.tfms[1:]: m = m@_hom(t.matrix(x))
         size = next((t.size for t in reversed(self.tfms) if t.size is not None), None)
@@ -190,7 +190,7 @@ class ColorJitter(BatchTransform):
         a = torch.where(self.do(x)[:,None,None], a, torch.eye(c+1, device=dev))
         return a[:,:c]
     def encodes(self, x:TensorImage):
-        x = _check_batch(x, 'ColorJitter')
+        x = check_batch(x, 'ColorJitter')
         return _apply_color(x, self.matrix(x)).clamp_(0,1)
 
 class RandomGrayscale(BatchTransform):
@@ -198,7 +198,7 @@ class RandomGrayscale(BatchTransform):
     order = 25
     def __init__(self, p=0.2, same_on_batch=False): super().__init__(p, same_on_batch)
     def encodes(self, x:TensorImage):
-        x = _check_batch(x, 'RandomGrayscale')
+        x = check_batch(x, 'RandomGrayscale')
         if x.shape[1]==1: return x
         g = (x*_gray_weights(x.shape[1], x.device).view(1,-1,*[1]*(x.ndim-2))).sum(1, keepdim=True)
         return torch.where(self.do(x).view(-1,*[1]*(x.ndim-1)), g.expand_as(x), x)
@@ -230,7 +230,7 @@ class GaussianBlur(BatchTransform):
         if not 0<sigma[0]<=sigma[1]: raise ValueError(f"sigma must satisfy 0 < min <= max, got {sigma}")
         store_attr('sigma,kernel_size')
     def encodes(self, x:TensorImage):
-        x = _check_batch(x, 'GaussianBlur')
+        x = check_batch(x, 'GaussianBlur')
         ks = self.kernel_size or max(3, int(0.1*min(x.shape[2:]))//2*2+1)
         ks = min(ks, (min(x.shape[2:])-1)//2*2+1)
         do = self.do(x)
@@ -247,7 +247,7 @@ class RandomSolarize(BatchTransform):
     def __init__(self, p=0.2, threshold=0.5, same_on_batch=False):
         super().__init__(p, same_on_batch); self.threshold = threshold
     def encodes(self, x:TensorImage):
-        x = _check_batch(x, 'RandomSolarize')
+        x = check_batch(x, 'RandomSolarize')
         do = self.do(x).view(-1, *[1]*(x.ndim-1))
         return torch.where(do & (x>=self.threshold), 1-x, x)
 

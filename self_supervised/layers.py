@@ -16,7 +16,7 @@ import fastai.vision.models.xresnet as fxr
 import timm
 
 # %% auto #0
-__all__ = ['PoolingType', 'GlobalPool', 'CheckpointedSequential', 'is_fastai_arch', 'create_fastai_encoder',
+__all__ = ['VOLUME_ARCHS', 'PoolingType', 'GlobalPool', 'CheckpointedSequential', 'is_fastai_arch', 'create_fastai_encoder',
            'create_timm_encoder', 'create_encoder', 'set_stem_stride', 'get_num_features', 'create_mlp_module',
            'create_cls_module', 'create_model', 'encoder_head_splitter']
 
@@ -57,9 +57,9 @@ class CheckpointedSequential(nn.Sequential):
 
 # %% ../nbs/01_layers.ipynb #523dc411
 _fastai_archs = {k:getattr(fxr,k) for k in fxr.__all__ if k.startswith('x') and callable(getattr(fxr,k))}
-_volume_archs = {}  # filled by `self_supervised.volumes` (3D encoders)
+VOLUME_ARCHS = {}  # filled by `self_supervised.volumes` (3D encoders)
 
-def _arch_names(): return list(_fastai_archs)+list(_volume_archs)+timm.list_models()
+def _arch_names(): return list(_fastai_archs)+list(VOLUME_ARCHS)+timm.list_models()
 
 def is_fastai_arch(arch):
     "True if `arch` names a fastai architecture (the `xresnet` family) that `create_encoder` builds"
@@ -86,7 +86,7 @@ def create_encoder(arch, pretrained=False, n_in=3, pool_type=PoolingType.CatAvgM
     "Encoder mapping `(B, n_in, *spatial)` to `(B, F)`, from a fastai, 3D or timm architecture name; `stem_stride` 1 or 2 for small images"
     if not isinstance(n_in, int) or n_in<1: raise ValueError(f"n_in must be a positive int (input channels), got {n_in!r}")
     if arch in _fastai_archs:  enc = create_fastai_encoder(arch, pretrained, n_in, pool_type, **kwargs)
-    elif arch in _volume_archs: enc = _volume_archs[arch](n_in=n_in, pool_type=pool_type, **kwargs)
+    elif arch in VOLUME_ARCHS: enc = VOLUME_ARCHS[arch](n_in=n_in, pool_type=pool_type, **kwargs)
     elif isinstance(arch, str) and timm.is_model(arch): enc = create_timm_encoder(arch, pretrained, n_in, pool_type, **kwargs)
     else:
         close = difflib.get_close_matches(str(arch), _arch_names(), n=5, cutoff=0.6)

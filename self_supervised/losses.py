@@ -1,4 +1,4 @@
-"""NT-Xent (SimCLR) and y-Aware InfoNCE, in one fused, memory-lean contrastive cross-entropy.
+"""The losses of every method, each usable without fastai and computed in float32 under autocast: NT-Xent (and DCL) and y-Aware InfoNCE in one fused, memory-lean contrastive cross-entropy; BYOL's, MoCo's, DINO's, Barlow Twins', VICReg's and SwAV's (with Sinkhorn-Knopp); a method module's own loss (`SimSiamLoss`) is importable from here too.
 
 Docs: https://self-supervised.github.io/self_supervised/losses.html.md"""
 

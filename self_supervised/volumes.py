@@ -12,8 +12,8 @@ from fastcore.all import *
 from fastai.torch_core import TensorImage
 from fasttransform import Pipeline
 from .augmentations import *
-from .augmentations import _check_batch
-from .layers import GlobalPool, PoolingType, _volume_archs
+from .augmentations import check_batch
+from .layers import GlobalPool, PoolingType, VOLUME_ARCHS
 
 # %% auto #0
 __all__ = ['RandomGaussianNoise', 'RandomIntensity', 'RandomErasing', 'get_volume_augs', 'get_multi_volume_augs', 'BasicBlock3d',
@@ -28,7 +28,7 @@ class RandomGaussianNoise(BatchTransform):
     def __init__(self, p=0.5, std=(0., 0.05), same_on_batch=False):
         super().__init__(p, same_on_batch); self.std = std
     def encodes(self, x:TensorImage):
-        x = _check_batch(x, 'RandomGaussianNoise')
+        x = check_batch(x, 'RandomGaussianNoise')
         s = self.uniform(x, *self.std)*self.do(x).float()
         return (x + torch.randn_like(x)*_bview(s, x)).clamp_(0,1)
 
@@ -38,7 +38,7 @@ class RandomIntensity(BatchTransform):
     def __init__(self, p=0.5, scale=(0.9,1.1), shift=(-0.1,0.1), same_on_batch=False):
         super().__init__(p, same_on_batch); store_attr('scale,shift')
     def encodes(self, x:TensorImage):
-        x = _check_batch(x, 'RandomIntensity')
+        x = check_batch(x, 'RandomIntensity')
         do = self.do(x)
         a = torch.where(do, self.uniform(x, *self.scale), torch.ones_like(do, dtype=x.dtype))
         b = torch.where(do, self.uniform(x, *self.shift), torch.zeros_like(do, dtype=x.dtype))
@@ -50,7 +50,7 @@ class RandomErasing(BatchTransform):
     def __init__(self, p=0.5, scale=(0.02,0.2), value=0., same_on_batch=False):
         super().__init__(p, same_on_batch); store_attr('scale,value')
     def encodes(self, x:TensorImage):
-        x = _check_batch(x, 'RandomErasing')
+        x = check_batch(x, 'RandomErasing')
         d = x.ndim-2
         ext = self.uniform(x, *self.scale).pow(1/d)[:,None]*self.uniform(x, 0.7, 1.3, d)   # box side per axis, fraction
         ext = ext.clamp(max=1.)
@@ -123,7 +123,7 @@ def alexnet3d(n_in=1, pool_type=PoolingType.Avg, width=64):
     return nn.Sequential(*cbr(n_in, c[0], 5, 2), nn.MaxPool3d(3, 2, 1), *cbr(c[0], c[1], 3), nn.MaxPool3d(3, 2, 1),
                          *cbr(c[1], c[2], 3), *cbr(c[2], c[3], 3), *cbr(c[3], c[4], 3), GlobalPool(pool_type))
 
-_volume_archs.update(resnet3d_18=resnet3d_18, resnet3d_50=resnet3d_50, alexnet3d=alexnet3d)
+VOLUME_ARCHS.update(resnet3d_18=resnet3d_18, resnet3d_50=resnet3d_50, alexnet3d=alexnet3d)
 
 # %% ../nbs/12_volumes.ipynb #86717ffd
 def synthetic_brains(n, size=24, seed=0):

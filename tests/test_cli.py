@@ -36,7 +36,7 @@ def test_pretrain_resume_evaluate(tmp_path, capsys):
     assert 'knn_acc' in line and 'linear_acc' in line and 'probe epoch=' not in r.stdout          # the probe's figures on the epoch's line
     assert _main('pretrain', '--resume', out, '--epochs', 2)==0                                  # in this process: main's argv, not sys.argv
     o = capsys.readouterr().out
-    assert 'resuming' in o and 'after epoch 1' in o
+    assert 'resuming run' in o and 'from epoch 1 of 2' in o
     assert _epochs(out)==[0,1] and json.loads((out/'metrics.json').read_text())['epochs_done']==2
     assert [h['epoch'] for h in json.loads((out/'metrics.json').read_text())['probe']]==[0,1]   # no probe of a skipped epoch
     assert sorted(f.name for f in out.glob('model_*.pth'))==['model_1.pth']                       # the older checkpoint is gone
@@ -80,7 +80,7 @@ def test_resume_after_sigkill(tmp_path):
     (out/f'model_{done+1}.pth.tmp').write_bytes(b'half a checkpoint')     # as if killed while writing the next one
     r = run('pretrain', '--resume', out)
     assert r.returncode==0, r.stderr[-3000:]
-    assert f'after epoch {done+1}' in r.stdout
+    assert f'from epoch {done+1} of 3' in r.stdout
     assert _epochs(out)==[0,1,2] and json.loads((out/'metrics.json').read_text())['epochs_done']==3
     assert not list(out.glob('*.tmp')) and sorted(f.name for f in out.glob('model_*.pth'))==['model_2.pth']
     assert sorted(f.name for f in out.glob('loop_*.pth'))==['loop_2_rank0.pth']              # removed with their checkpoints
@@ -95,7 +95,7 @@ def test_resume_continues_exactly(method, tmp_path, capsys):
     capsys.readouterr()
     torch.manual_seed(1234); np.random.seed(1234)            # whatever state this process is left in, the resumed run restores its own
     assert _main('pretrain', '--resume', b)==0
-    assert 'after epoch 1' in capsys.readouterr().out
+    assert 'from epoch 1 of 2' in capsys.readouterr().out
     wa,wb = [torch.load(d/'model_1.pth', weights_only=False)['model'] for d in (a,b)]
     assert wa.keys()==wb.keys()
     differ = [k for k in wa if not torch.equal(wa[k], wb[k])]
@@ -127,7 +127,7 @@ def test_pretrain_under_torchrun_resumes_exactly(tmp_path):
     b.mkdir()
     for f in ['config.json', 'metrics.json', 'model_0.pth', 'loop_0_rank0.pth', 'loop_0_rank1.pth']: shutil.copy(a/f, b/f)
     r = torchrun('pretrain', '--resume', b)
-    assert r.returncode==0 and 'after epoch 1' in r.stdout, r.stderr[-3000:]
+    assert r.returncode==0 and 'from epoch 1 of 2' in r.stdout, r.stderr[-3000:]
     wa,wb = [torch.load(d/'model_1.pth', weights_only=False)['model'] for d in (a,b)]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
