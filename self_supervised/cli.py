@@ -11,12 +11,12 @@ from contextlib import nullcontext
 from pathlib import Path
 import numpy as np, torch
 from fastcore.all import *
+warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # raised by importing fastai
 from .run import UserError, TrainingDiverged, RunDirectory, prepare_out, resume_state, checkpoints, run_file, run_figure, unwrap_model
 from .methods import load_methods, method_options, COMMON_RECIPE, FULL_RECIPE, encoder_from_config, input_stats, create_method_model
 from .config import (OPTIONS, only_for, require, check_device, resolve_config, resume_config, method_config, load_run_data, run_config)
 from . import report
 from .report import probe_rows, baseline_rows, format_table, run_plots
-warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # raised by importing fastai
 
 # %% auto #0
 __all__ = ['pretrain', 'load_encoder', 'evaluate', 'main']
@@ -60,6 +60,7 @@ def _parser():
         ('kernel', str, f"kernel on the variable y{only_for('kernel')} (default gaussian)"),
         ('bandwidth', str, f"kernel bandwidth{only_for('bandwidth')}: scott, silverman or a number (default scott)"),
         ('n_train', int, 'use only the first N training images'),
+        ('n_test', int, 'use only the first N held-out images (validation and probes; quick runs)'),
         ('augs', str, "ours (default), or 'fastai' for fastai's aug_transforms (comparison)"),
         ('probe_every', int, 'epochs between the probes during training (default 2)'),
         ('seed', int, 'seed of every random generator (default 0)'),

@@ -19,7 +19,7 @@ __all__ = ['OPTIONS', 'RESUMABLE', 'PATHS', 'require', 'only_for', 'option_name'
 
 # %% ../nbs/21_config.ipynb #7f2f45aa
 OPTIONS = dict(method='simclr', data=None, full=False, labels=None, y=None, arch='xresnet18', widen=None, stem_stride=None, stem_width=None,
-               n_in=None, size=None, n_train=None, augs='ours', probe_every=2, seed=0, few_labels=10, out=None, resume=None, overwrite=False,
+               n_in=None, size=None, n_train=None, n_test=None, augs='ours', probe_every=2, seed=0, few_labels=10, out=None, resume=None, overwrite=False,
                keep_checkpoints=1, device=None, precision=None, split=None, value_range=None, **{k:None for k in COMMON_RECIPE}, small_crops=None, kernel=None, bandwidth=None)
 RESUMABLE = ('epochs', 'device', 'keep_checkpoints', 'few_labels')   # options that may change when resuming
 PATHS = ('data', 'labels', 'out', 'resume')
@@ -50,7 +50,7 @@ def _validate(cfg, given, m):
     "One-line errors for options out of range"
     from self_supervised.layers import is_fastai_arch
     for k,ms in method_options().items(): require(k not in given or m.name in ms, f"{option_name(k)} applies to {', '.join(ms)}, not {m.name}")
-    for k,lo in dict(epochs=1, bs=2, n_train=1, probe_every=1, keep_checkpoints=1, few_labels=0, small_crops=0, n_in=1, size=8, stem_width=1).items():
+    for k,lo in dict(epochs=1, bs=2, n_train=1, n_test=2, probe_every=1, keep_checkpoints=1, few_labels=0, small_crops=0, n_in=1, size=8, stem_width=1).items():
         require(cfg[k] is None or cfg[k]>=lo, f"{option_name(k)} must be >= {lo}, got {cfg[k]}")
     for k in ('lr','wd','temp','widen'): require(cfg[k] is None or math.isfinite(cfg[k]) and (cfg[k]>0 or k=='wd' and cfg[k]==0), f"{option_name(k)} must be a number > 0{' (or 0)' if k=='wd' else ''}, got {cfg[k]}")
     require(0<=cfg['jitter_strength']<=2.5, f"--jitter-strength must be a number in [0, 2.5] (hue 0.2·s is at most 0.5), got {cfg['jitter_strength']}")
@@ -152,6 +152,7 @@ def load_run_data(cfg):
         (xtr,ytr),(xte,yte) = [(ds.x.numpy(), None if ds.y is None else ds.y.numpy()) for ds in (dls.train_ds, dls.valid_ds)]
         desc,cfg['split'],cfg['value_range'] = describe_data(dls.info),dls.info['split']['hash'],dls.info['value_range']
     if cfg['n_train']: xtr,ytr,desc = xtr[:cfg['n_train']],(None if ytr is None else ytr[:cfg['n_train']]),desc+f"; training on the first {cfg['n_train']}"
+    if cfg.get('n_test'): xte,yte,desc = xte[:cfg['n_test']],(None if yte is None else yte[:cfg['n_test']]),desc+f"; holding out the first {cfg['n_test']}"
     if m.y:
         require(ytr is not None and ytr.dtype.kind=='f', f"--method {m.name} needs a continuous --y (with --labels CSV for a folder)")
         require(np.ptp(ytr)>0, f"--y {cfg['y']} is constant over the training images: --method {m.name} needs a variable that varies")

@@ -6,7 +6,7 @@ from pathlib import Path
 from PIL import Image
 from self_supervised import cli
 
-TINY = ['--n-train', 128, '--bs', 64, '--probe-every', 5, '--few-labels', 0, '--device', 'cpu']
+TINY = ['--n-train', 128, '--n-test', 200, '--bs', 64, '--probe-every', 5, '--few-labels', 0, '--device', 'cpu']
 
 def main(*args):
     "Exit status of `cli.main(args)`"
@@ -92,8 +92,8 @@ def test_resume_refuses_what_it_cannot_resume(done_run, tmp_path, capsys):
     assert pd.read_csv(run/'metrics.csv')['epoch'].tolist()==[0,1]
 
 def test_last_batch_of_one(tmp_path, capsys):
-    "60 training images in batches of 3, 1,000 held out (1,000 mod 3 = 1): no batch of one image anywhere"
-    assert main('pretrain', '--n-train', 60, '--bs', 3, '--epochs', 1, '--probe-every', 5, '--few-labels', 0, '--device', 'cpu', '--out', tmp_path/'r')==0
+    "60 training images in batches of 3, 100 held out (100 mod 3 = 1): no batch of one image anywhere"
+    assert main('pretrain', '--n-train', 60, '--n-test', 100, '--bs', 3, '--epochs', 1, '--probe-every', 5, '--few-labels', 0, '--device', 'cpu', '--out', tmp_path/'r')==0
     assert json.loads((tmp_path/'r'/'metrics.json').read_text())['epochs_done']==1
 
 def test_folder_data_is_described_and_never_includes_runs(tmp_path, capsys, monkeypatch):
@@ -132,7 +132,7 @@ def test_inputs_that_do_not_fit(tmp_path, capsys):
 
 def test_divergence_stops_with_one_line(tmp_path, capsys):
     out = tmp_path/'run'
-    assert main('pretrain', '--n-train', 256, '--bs', 64, '--lr', 50, '--epochs', 3, '--probe-every', 5, '--few-labels', 0, '--device', 'cpu', '--out', out)==2
+    assert main('pretrain', '--n-train', 256, '--n-test', 200, '--bs', 64, '--lr', 50, '--epochs', 3, '--probe-every', 5, '--few-labels', 0, '--device', 'cpu', '--out', out)==2
     err = err_line(capsys)
     assert 'diverged' in err and '--lr 50' in err, err
     m = json.loads((out/'metrics.json').read_text()) if (out/'metrics.json').exists() else dict(epochs_done=0)
