@@ -16,7 +16,7 @@ from fastcore.all import *
 __all__ = ['COMMON_RECIPE', 'FULL_RECIPE', 'EARLIER_DEFAULTS', 'METHODS', 'Method', 'register_method', 'load_methods',
            'get_method', 'method_options', 'method_recipe', 'resolve_recipe', 'encoder_from_config', 'input_stats',
            'recipe_aug_kwargs', 'recipe_views', 'recipe_multi_crop', 'small_crops_by_size', 'world_size',
-           'check_input_size', 'create_method_model']
+           'build_two_views', 'check_input_size', 'create_method_model']
 
 # %% ../nbs/22_methods.ipynb #5b73fb41
 COMMON_RECIPE = dict(epochs=9, bs=64, lr=1e-2, wd=1e-2, temp=0.2, jitter_strength=0.6, projector_bn=1, min_scale=0.5, decoupled=0)
@@ -125,7 +125,13 @@ def world_size():
     "Processes of the launcher (torchrun, accelerate), before the process group exists too"
     return int(os.environ.get('WORLD_SIZE', 1))
 
-# %% ../nbs/22_methods.ipynb #24c06fda
+# %% ../nbs/22_methods.ipynb #892cc76c
+def build_two_views(cfg, encoder, stats):
+    "The usual `build`: the record's `create_model(encoder, **model_kw)` and its callback on the recipe's two views with `callback_kw`"
+    m = get_method(cfg['method'])
+    return m.create_model(encoder, **m.model_kw),m.callback(recipe_views(cfg, stats), gather_distributed=cfg['distributed'], **m.callback_kw)
+
+# %% ../nbs/22_methods.ipynb #f5488a4f
 def check_input_size(enc, cfg):
     "`ValueError` if images of `cfg['size']` px do not go through encoder `enc`"
     try:

@@ -17,7 +17,7 @@ from ..views import ViewsCallback, gather_by_default
 
 # %% auto #0
 __all__ = ['BarlowTwinsModel', 'create_barlow_twins_model', 'get_barlow_twins_aug_pipelines', 'BarlowTwins',
-           'DistributedBarlowTwins', 'barlow_twins_recipe']
+           'DistributedBarlowTwins']
 
 # %% ../../nbs/16_vision.barlow_twins.ipynb #f6fcce50
 class BarlowTwinsModel(SimCLRModel):
@@ -48,12 +48,7 @@ class DistributedBarlowTwins(BarlowTwins):
     __init__ = gather_by_default(BarlowTwins)
 
 # %% ../../nbs/16_vision.barlow_twins.ipynb #rec8313e
-from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
-def barlow_twins_recipe(cfg, encoder, stats):
-    "Model and callback of the command's Barlow Twins for the run configuration `cfg`"
-    m = METHODS['barlow_twins']
-    return create_barlow_twins_model(encoder, **m.model_kw),BarlowTwins(recipe_views(cfg, stats), gather_distributed=cfg['distributed'], **m.callback_kw)
-
-register_method('barlow_twins', barlow_twins_recipe, create_barlow_twins_model, get_barlow_twins_aug_pipelines, BarlowTwins, BarlowTwinsLoss,
+from ..methods import register_method, build_two_views
+register_method('barlow_twins', build_two_views, create_barlow_twins_model, get_barlow_twins_aug_pipelines, BarlowTwins, BarlowTwinsLoss,
                 title='Barlow Twins (Zbontar et al. 2021)', model_kw=dict(hidden_size=1024, projection_size=1024),
                 paper=dict(hidden_size=8192, projection_size=8192, bs=2048))

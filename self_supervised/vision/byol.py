@@ -15,7 +15,7 @@ from ..losses import BYOLLoss
 from ..momentum import MomentumModel, MomentumTeacher
 
 # %% auto #0
-__all__ = ['BYOLModel', 'create_byol_model', 'get_byol_aug_pipelines', 'BYOL', 'byol_recipe']
+__all__ = ['BYOLModel', 'create_byol_model', 'get_byol_aug_pipelines', 'BYOL']
 
 # %% ../../nbs/13_vision.byol.ipynb #5a22632c
 class BYOLModel(MomentumModel):
@@ -50,12 +50,7 @@ class BYOL(MomentumTeacher):
         return self.loss(p1, z2) + self.loss(p2, z1)
 
 # %% ../../nbs/13_vision.byol.ipynb #rece261b
-from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
-def byol_recipe(cfg, encoder, stats):
-    "Model and callback of the command's BYOL for the run configuration `cfg`"
-    m = METHODS['byol']
-    return create_byol_model(encoder, **m.model_kw),BYOL(recipe_views(cfg, stats), gather_distributed=cfg['distributed'], **m.callback_kw)
-
-register_method('byol', byol_recipe, create_byol_model, get_byol_aug_pipelines, BYOL, BYOLLoss, title='BYOL (Grill et al. 2020)',
+from ..methods import register_method, build_two_views
+register_method('byol', build_two_views, create_byol_model, get_byol_aug_pipelines, BYOL, BYOLLoss, title='BYOL (Grill et al. 2020)',
                 model_kw=dict(hidden_size=1024, projection_size=128), callback_kw=dict(m=0.99),
                 paper=dict(hidden_size=4096, projection_size=256, m=0.996, bs=4096, wd=1.5e-6))

@@ -114,7 +114,7 @@ class DINO(MomentumTeacher):
         self.loss.update_center(self.teacher_out)
 
 # %% ../../nbs/15_vision.dino.ipynb #rec93531
-from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
+from ..methods import register_method, METHODS, recipe_multi_crop, small_crops_by_size
 def dino_recipe(cfg, encoder, stats):
     "Model and callback of the command's DINO for the run configuration `cfg`"
     m = METHODS['dino']

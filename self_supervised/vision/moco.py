@@ -86,7 +86,7 @@ class MOCO(MomentumTeacher):
         for k in self.new_keys: self.loss.enqueue(k)
 
 # %% ../../nbs/14_vision.moco.ipynb #rec2a235
-from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
+from ..methods import register_method, METHODS, recipe_views, world_size
 def moco_recipe(cfg, encoder, stats):
     "Model and callback of the command's MoCo for the run configuration `cfg`"
     m = METHODS['moco']

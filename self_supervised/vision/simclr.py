@@ -63,7 +63,7 @@ class DistributedSimCLR(SimCLR):
     __init__ = gather_by_default(SimCLR)
 
 # %% ../../nbs/10_vision.simclr.ipynb #rec430de
-from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
+from ..methods import register_method, METHODS, recipe_views
 def simclr_recipe(cfg, encoder, stats):
     "Model and callback of the command's SimCLR for the run configuration `cfg`"
     m = METHODS['simclr']

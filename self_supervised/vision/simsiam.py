@@ -15,7 +15,7 @@ from ..augmentations import *
 from ..views import ViewsCallback
 
 # %% auto #0
-__all__ = ['SimSiamLoss', 'SimSiamModel', 'create_simsiam_model', 'get_simsiam_aug_pipelines', 'SimSiam', 'simsiam_recipe']
+__all__ = ['SimSiamLoss', 'SimSiamModel', 'create_simsiam_model', 'get_simsiam_aug_pipelines', 'SimSiam']
 
 # %% ../../nbs/19_vision.simsiam.ipynb #aa80467d
 def _float(t): return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
@@ -71,12 +71,7 @@ class SimSiam(ViewsCallback):
         return self.loss(p1, p2, z1, z2)
 
 # %% ../../nbs/19_vision.simsiam.ipynb #rec50315
-from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
-def simsiam_recipe(cfg, encoder, stats):
-    "Model and callback of the command's SimSiam for the run configuration `cfg`"
-    m = METHODS['simsiam']
-    return create_simsiam_model(encoder, **m.model_kw),SimSiam(recipe_views(cfg, stats), gather_distributed=cfg['distributed'], **m.callback_kw)
-
-register_method('simsiam', simsiam_recipe, create_simsiam_model, get_simsiam_aug_pipelines, SimSiam, SimSiamLoss, title='SimSiam (Chen & He 2021)',
+from ..methods import register_method, build_two_views
+register_method('simsiam', build_two_views, create_simsiam_model, get_simsiam_aug_pipelines, SimSiam, SimSiamLoss, title='SimSiam (Chen & He 2021)',
                 model_kw=dict(hidden_size=512, projection_size=512, pred_hidden_size=128, nlayers=2),
                 paper=dict(hidden_size=2048, projection_size=2048, pred_hidden_size=512, nlayers=3, lr=0.1, wd=1e-4, bs=512))

@@ -96,7 +96,7 @@ class DistributedSWAV(SWAV):
     __init__ = gather_by_default(SWAV)
 
 # %% ../../nbs/18_vision.swav.ipynb #rec03587
-from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
+from ..methods import register_method, METHODS, recipe_multi_crop, small_crops_by_size
 def swav_recipe(cfg, encoder, stats):
     "Model and callback of the command's SwAV for the run configuration `cfg`"
     m = METHODS['swav']

@@ -16,7 +16,7 @@ from .simclr import SimCLRModel
 from ..views import ViewsCallback, gather_by_default
 
 # %% auto #0
-__all__ = ['VICRegModel', 'create_vicreg_model', 'get_vicreg_aug_pipelines', 'VICReg', 'DistributedVICReg', 'vicreg_recipe']
+__all__ = ['VICRegModel', 'create_vicreg_model', 'get_vicreg_aug_pipelines', 'VICReg', 'DistributedVICReg']
 
 # %% ../../nbs/17_vision.vicreg.ipynb #4155a86f
 class VICRegModel(SimCLRModel):
@@ -47,11 +47,6 @@ class DistributedVICReg(VICReg):
     __init__ = gather_by_default(VICReg)
 
 # %% ../../nbs/17_vision.vicreg.ipynb #recd5c5b
-from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
-def vicreg_recipe(cfg, encoder, stats):
-    "Model and callback of the command's VICReg for the run configuration `cfg`"
-    m = METHODS['vicreg']
-    return create_vicreg_model(encoder, **m.model_kw),VICReg(recipe_views(cfg, stats), gather_distributed=cfg['distributed'], **m.callback_kw)
-
-register_method('vicreg', vicreg_recipe, create_vicreg_model, get_vicreg_aug_pipelines, VICReg, VICRegLoss, title='VICReg (Bardes et al. 2022)',
+from ..methods import register_method, build_two_views
+register_method('vicreg', build_two_views, create_vicreg_model, get_vicreg_aug_pipelines, VICReg, VICRegLoss, title='VICReg (Bardes et al. 2022)',
                 recipe=dict(lr=5e-3), model_kw=dict(hidden_size=1024, projection_size=1024), paper=dict(hidden_size=8192, projection_size=8192, bs=2048))

@@ -61,7 +61,7 @@ class DistributedYAware(YAware):
     __init__ = gather_by_default(YAware)
 
 # %% ../../nbs/11_vision.yaware.ipynb #rec2d199
-from ..methods import register_method, METHODS, recipe_views, recipe_multi_crop, small_crops_by_size, world_size
+from ..methods import register_method, METHODS, recipe_views
 def _check_yaware(cfg):
     if cfg['kernel'] not in KERNELS: raise ValueError(f"--kernel must be one of {list(KERNELS)}, got {cfg['kernel']!r}")
     if cfg['bandwidth'] not in ('scott','silverman'):
