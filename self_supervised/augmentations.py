@@ -330,10 +330,11 @@ def to_display(img):
     return img[...,0].numpy() if img.shape[-1]!=3 else img.numpy()
 
 def show_views(x, aug_pipelines, n=4, titles=True, figsize_per=1.6):
-    "Figure of `n` images of batch `x` (rows): original, then one view per pipeline (columns)"
+    "Figure of `n` images of batch `x` (rows): original, then one view per pipeline (columns), computed in float32 as in training"
     import matplotlib.pyplot as plt
     x = TensorImage(x[:n])
-    views = [x] + [p.decode(p(x)) for p in aug_pipelines]
+    if x.dtype in (torch.float16, torch.bfloat16): x = x.float()
+    with torch.autocast(x.device.type, enabled=False): views = [x] + [p.decode(p(x)) for p in aug_pipelines]   # float32, as in training
     n = len(x)
     fig,axs = plt.subplots(n, len(views), figsize=(figsize_per*len(views), figsize_per*n), squeeze=False)
     for i in range(n):

@@ -45,6 +45,7 @@ class ViewsCallback(Callback):
     order,run_valid = 9,True
     n_views = None           # number of pipelines the method needs (None: 2 or more)
     loss_from_model = False  # True: the loss is made from the model, when the learner is created (momentum methods)
+    views_dtype = torch.float32   # the augmentations compute in float32, autocast off, whatever the precision of the step
     _loss = None
     def __init__(self, aug_pipelines, print_augs=False, sync_bn=False, gather_distributed=False):
         assert_aug_pipelines(aug_pipelines, self.n_views)
@@ -71,13 +72,14 @@ class ViewsCallback(Callback):
     def before_fit(self):
         self.learn.loss_func = self.lf
         if self.sync_bn: sync_projector_bn(self.learn)
-        if self.print_augs: print(f"{type(self).__name__} views:\n" + '\n'.join(f"  {i+1}: {p}" for i,p in enumerate(self.aug_pipelines)))
+        if self.print_augs: print(f"{type(self).__name__} views (computed in {str(self.views_dtype)[6:]}, autocast off):\n" + '\n'.join(f"  {i+1}: {p}" for i,p in enumerate(self.aug_pipelines)))
     def before_batch(self):
         xb = self.learn.xb[0]
         if not isinstance(xb, TensorImage): xb = TensorImage(xb)
         if len(xb)<2: raise ValueError(f"{type(self).__name__} needs batches of at least 2 images, got {len(xb)}: raise bs or set drop_last=True")
         self.bs = len(xb)
-        self.learn.xb = tuple(self.make_views(xb))
+        if xb.is_floating_point(): xb = xb.to(self.views_dtype)
+        with torch.autocast(xb.device.type, enabled=False): self.learn.xb = tuple(self.make_views(xb))
         self.unlabelled = len(self.learn.yb)==0
         if self.unlabelled: self.learn.yb = (xb.new_zeros(len(xb)).as_subclass(torch.Tensor),)  # fastai skips backward without a target
     @torch.no_grad()
