@@ -12,14 +12,16 @@ from pathlib import Path
 import numpy as np, torch
 from fastcore.all import *
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)   # raised by importing fastai
-from .run import UserError, TrainingDiverged, RunDirectory, prepare_out, resume_state, checkpoints, run_file, run_figure, unwrap_model
+from .run import UserError, TrainingDiverged, RepresentationCollapsed, RunDirectory, prepare_out, resume_state, checkpoints, run_file, run_figure, unwrap_model
 from .methods import load_methods, method_options, COMMON_RECIPE, FULL_RECIPE, encoder_from_config, input_stats, create_method_model
 from .config import (OPTIONS, only_for, require, check_device, resolve_config, resume_config, method_config, load_run_data, run_config)
 from . import report
+from .health import MIN_RANK
+from .commands import register_command, add_commands
 from .report import probe_rows, baseline_rows, format_table, run_plots
 
 # %% auto #0
-__all__ = ['pretrain', 'load_encoder', 'evaluate', 'main']
+__all__ = ['pretrain', 'load_encoder', 'evaluate', 'pretrain_config', 'main']
 
 # %% ../nbs/20_cli.ipynb #31f557ab
 class _Parser(argparse.ArgumentParser):
@@ -31,10 +33,8 @@ def _by_method(k):
     return ', '.join(f"{m.name} {m.recipe[k]}" for m in load_methods().values() if k in m.recipe and not callable(m.recipe[k]))
 
 
-def _parser():
-    p = _Parser(prog='self_supervised', description='Self-supervised pretraining with fastai')
-    sub = p.add_subparsers(dest='cmd', required=True, parser_class=_Parser)
-    a = sub.add_parser('pretrain', help='pretrain an encoder', argument_default=argparse.SUPPRESS)
+def _pretrain_args(a):
+    "The options of `pretrain`"
     r = {**COMMON_RECIPE}
     for name,typ,h in [
         ('method', str, f"one of {', '.join(load_methods())} (default simclr)"),
@@ -68,15 +68,22 @@ def _parser():
         ('out', str, 'run directory (default runs/DATE-METHOD); must be new or empty'),
         ('resume', str, 'continue the run in this directory'),
         ('keep_checkpoints', int, 'learner checkpoints to keep (the last N epochs; default 1)'),
+        ('on_collapse', str, f"stop (default) or warn: what a collapse of the representation does (the encoder's effective rank below {MIN_RANK:g} at a probe epoch)"),
         ('device', str, 'cpu, cuda or cuda:N (default: cuda if available)'),
-        ('precision', str, "32, bf16 or 16 (default: the fastest safe one on the device)")]:
+        ('precision', str, "32, bf16 or 16 (default: the fastest safe one on the device)"),
+        ('init', str, "start the encoder from these weights: a .pth/.safetensors state dict, a run directory (its encoder.pth) or a timm checkpoint")]:
         a.add_argument('--'+name.replace('_','-'), type=typ, help=h)
     a.add_argument('--full', action='store_true', help="full Fashion-MNIST from Debian's dataset-fashion-mnist (defaults then: " + ', '.join(f"--{k.replace('_','-')} {v}" for k,v in FULL_RECIPE.items()) + ')')
     a.add_argument('--overwrite', action='store_true', help='start over in an existing --out, removing the files the earlier run wrote')
-    e = sub.add_parser('evaluate', help='kNN, linear and few-label probes of a saved encoder')
+    a.add_argument('--pretrained', action='store_true', help="start the encoder from timm's pretrained weights for --arch, from the local cache (never downloads)")
+
+def _evaluate_args(e):
+    "The options of `evaluate`"
     e.add_argument('run', help='run directory'); e.add_argument('--device', default=None, help='cpu, cuda or cuda:N')
     e.add_argument('--few-labels', type=int, default=10, help='labelled images per class of the few-label probe (0: none)')
-    return p
+
+def _parser():
+    return add_commands(_Parser(prog='self_supervised', description='Self-supervised pretraining with fastai'))
 
 
 def _learner(cfg, xtr, ytr, xte, yte, run):
@@ -86,7 +93,7 @@ def _learner(cfg, xtr, ytr, xte, yte, run):
     require(cfg['bs']<=len(xtr), f"--bs {cfg['bs']} is larger than the training set ({len(xtr)} images)")
     try: dls = dls_from_arrays(xtr, ytr, x_valid=xte, y_valid=yte, bs=cfg['bs'], device=cfg['device'])
     except ValueError as e: raise UserError(f"--bs {cfg['bs']}: {e}")
-    try: model,cb = create_method_model(cfg)
+    try: model,cb = create_method_model(cfg, weights=not cfg.get('resume'))   # the run's start (a resumed run loads its checkpoint)
     except (ValueError, TypeError) as e: raise UserError(str(e).splitlines()[0])
     probe = ProbeCallback(every=cfg['probe_every'], stats=input_stats(cfg), max_items=report.PROBE_ITEMS)
     learn = Learner(dls, model, path=run, model_dir='.', wd=cfg['wd'], cbs=[cb, probe])   # Adam's weight decay, decoupled
@@ -96,8 +103,13 @@ def _learner(cfg, xtr, ytr, xte, yte, run):
     return learn,cb,probe
 
 def _baselines(xtr, ytr, xte, yte, cfg):
+    "Probe rows of the references: the run's start ('init weights', with --init or --pretrained), a random encoder, the raw pixels"
     torch.manual_seed(cfg['seed'])
-    return baseline_rows(encoder_from_config(cfg).to(cfg['device']), xtr, ytr, xte, yte, input_stats(cfg), cfg['seed'], cfg['few_labels'])
+    rows = baseline_rows(encoder_from_config(cfg).to(cfg['device']), xtr, ytr, xte, yte, input_stats(cfg), cfg['seed'], cfg['few_labels'])
+    if not (cfg.get('init') or cfg.get('pretrained')): return rows
+    try: start = encoder_from_config(cfg, weights=True).to(cfg['device'])
+    except ValueError as e: print(f"note: no 'init weights' row: {str(e).splitlines()[0]}"); return rows   # evaluate, the file gone since
+    return {**probe_rows({'init weights': start}, xtr, ytr, xte, yte, input_stats(cfg), cfg['seed'], cfg['few_labels']), **rows}
 
 # %% ../nbs/20_cli.ipynb #9779d3f7
 def pretrain(cfg):
@@ -141,7 +153,12 @@ def pretrain(cfg):
             warnings.simplefilter('ignore')
             with (learn.distrib_ctx(**distrib_kwargs()) if int(os.environ.get('WORLD_SIZE', 1))>1 else nullcontext()):
                 learn.fit_one_cycle(cfg['epochs'], cfg['lr'], start_epoch=start,
-                                    cbs=[RunDirectory(run, probe, state, keep=cfg['keep_checkpoints'], lines=lines, start=start, loop=loop)])
+                                    cbs=[RunDirectory(run, probe, state, keep=cfg['keep_checkpoints'], lines=lines, start=start, loop=loop, on_collapse=cfg.get('on_collapse', 'stop'))])
+    except RepresentationCollapsed as e:
+        from self_supervised.health import COLLAPSE_CAUSES
+        ck = checkpoints(run)
+        raise UserError(f"the representation collapsed {str(e).splitlines()[-1].strip()}; likely causes: {COLLAPSE_CAUSES}: change one and start again with --overwrite (or --on-collapse warn to go on); "
+                        + (f"the last checkpoint before the collapse is {ck[-1][1].name}" if ck else "no epoch ended before it, no checkpoint kept"))
     except TrainingDiverged as e:
         ck = checkpoints(run)
         raise UserError(f"training diverged {str(e).splitlines()[-1].strip()}; likely cause: a learning rate too high for this model (--lr {cfg['lr']}): lower it and start again with --overwrite; "
@@ -156,9 +173,15 @@ def _summary(cfg, learn, state, probe, data, secs):
     if data[1] is not None:
         rows = {**probe_rows({'pretrained': enc}, *data, input_stats(cfg), cfg['seed'], cfg['few_labels']), **state['baselines']}
         print('\n' + format_table(rows, state['rows'][-1]['train_loss'] if state['rows'] else None, cfg['few_labels']))
+    if probe.history and 'rank' in probe.history[-1]:                  # the last epoch is always probed: the final encoder's health
+        from self_supervised.health import HEALTH_KEYS, format_health
+        state['health'] = {k:v for k,v in probe.history[-1].items() if k in HEALTH_KEYS}
+        print('\nhealth of the embedding (held-out images):\n' + format_health({'pretrained': state['health']}))
     run_plots(state['rows'], probe.history, state.get('probe_baselines', state.get('baselines')), run)
     state.update(summary=rows, train_seconds=state.get('train_seconds', 0)+secs)
     run_file(run, 'metrics.json', lambda t: t.write_text(json.dumps(state, indent=1)))
+    from self_supervised.pictures import run_pictures                             # neighbours.png, embedding.png, report.html
+    run_pictures(run, enc, *data, input_stats(cfg), features=getattr(probe, 'features', None))
     print(f"\nrun directory: {run}  ({secs:.0f} s of training)")
     return rows
 
@@ -178,31 +201,44 @@ def evaluate(run, device=None, few_labels=10):
     cfg.update(device=check_device(device) if device else saved, few_labels=few_labels)
     (xtr,ytr,xte,yte),desc = load_run_data(cfg)
     if split is not None and cfg['split']!=split: print(f"warning: the images of {cfg['data']} changed since the run, so the held-out split differs: {desc}")
-    require(ytr is not None, "the run's data has no labels to probe")
+    from self_supervised.health import run_health, format_health
+    health = run_health(run, cfg, xte, cfg['seed'])
+    if ytr is None:                                                    # no labels: the label-free figures alone
+        print(f"the run's data has no labels: health of the embedding (held-out images):\n{format_health(health)}")
+        return health
     enc = load_encoder(run).to(cfg['device'])
     rows = {**probe_rows({'pretrained': enc}, xtr, ytr, xte, yte, input_stats(cfg), cfg['seed'], few_labels), **_baselines(xtr, ytr, xte, yte, cfg)}
-    print(format_table(rows, few_labels=few_labels))
+    print(format_table(rows, few_labels=few_labels) + '\n\nhealth of the embedding (held-out images):\n' + format_health(health))
+    for k,h in health.items(): rows[k].update(h)
     return rows
 
 # %% ../nbs/20_cli.ipynb #24534991
+def pretrain_config(ns):
+    "The configuration of `pretrain` from its parsed options `ns` (those given only): defaults, recipe, checks"
+    given,cfg = set(ns),{**OPTIONS, **ns}
+    if cfg['resume']: return resume_config(cfg, given)
+    cfg = resolve_config(cfg, given)
+    if cfg['out'] is None: cfg['out'] = str(Path(f"runs/{time.strftime('%Y-%m-%d-%H%M%S')}-{cfg['method']}").absolute())
+    return cfg
+
 def _config(argv):
     "The command's parsed arguments: (command, configuration)"
     ns = vars(_parser().parse_args(argv))
     cmd = ns.pop('cmd')
-    if cmd=='evaluate': return cmd,ns
-    given,cfg = set(ns),{**OPTIONS, **ns}
-    if cfg['resume']: return cmd,resume_config(cfg, given)
-    cfg = resolve_config(cfg, given)
-    if cfg['out'] is None: cfg['out'] = str(Path(f"runs/{time.strftime('%Y-%m-%d-%H%M%S')}-{cfg['method']}").absolute())
-    return cmd,cfg
+    return cmd,(pretrain_config(ns) if cmd=='pretrain' else ns)
+
+register_command('pretrain', 'pretrain an encoder', _pretrain_args, lambda ns: pretrain(pretrain_config(ns)), argument_default=argparse.SUPPRESS)
+register_command('evaluate', 'kNN, linear and few-label probes of a saved encoder, and its health figures (without labels: those alone)', _evaluate_args,
+                 lambda ns: evaluate(ns['run'], ns['device'], ns['few_labels']))
 
 def main(argv=None):
-    "Entry point of the `self_supervised` command"
+    "Entry point of the `self_supervised` command; its subcommands are the registered ones (`self_supervised.commands`)"
+    from self_supervised.commands import COMMANDS
+    cmd = None
     try:
-        cmd,cfg = _config(argv)
-        if cmd=='pretrain': pretrain(cfg)
-        else: evaluate(cfg['run'], cfg['device'], cfg['few_labels'])
+        ns = vars(_parser().parse_args(argv))
+        cmd = ns.pop('cmd'); COMMANDS[cmd].run(ns)
     except UserError as e:
         print(f"self_supervised: error: {e}", file=sys.stderr); sys.exit(2)
     except KeyboardInterrupt:
-        print("self_supervised: interrupted; continue with --resume RUN_DIR", file=sys.stderr); sys.exit(130)
+        print("self_supervised: interrupted" + ("; continue with --resume RUN_DIR" if cmd=='pretrain' else ''), file=sys.stderr); sys.exit(130)

@@ -24,7 +24,7 @@ class Command:
     parser_kw: dict = field(default_factory=dict)   # extra arguments of `add_parser`
 
 COMMANDS = {}
-COMMAND_MODULES = ('self_supervised.cli',)
+COMMAND_MODULES = ('self_supervised.cli', 'self_supervised.finetune', 'self_supervised.export', 'self_supervised.inspect')
 
 def register_command(name, help, add_args, run, **parser_kw):
     "Register subcommand `name` (see `Command`); returns its record"

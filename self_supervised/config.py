@@ -20,9 +20,10 @@ __all__ = ['OPTIONS', 'RESUMABLE', 'PATHS', 'require', 'only_for', 'option_name'
 # %% ../nbs/21_config.ipynb #7f2f45aa
 OPTIONS = dict(method='simclr', data=None, full=False, labels=None, y=None, arch='xresnet18', widen=None, stem_stride=None, stem_width=None,
                n_in=None, size=None, n_train=None, n_test=None, augs='ours', probe_every=2, seed=0, few_labels=10, out=None, resume=None, overwrite=False,
-               keep_checkpoints=1, device=None, precision=None, split=None, value_range=None, **{k:None for k in COMMON_RECIPE}, small_crops=None, kernel=None, bandwidth=None)
-RESUMABLE = ('epochs', 'device', 'keep_checkpoints', 'few_labels')   # options that may change when resuming
-PATHS = ('data', 'labels', 'out', 'resume')
+               keep_checkpoints=1, on_collapse='stop', device=None, precision=None, split=None, value_range=None, **{k:None for k in COMMON_RECIPE}, small_crops=None, kernel=None, bandwidth=None,
+               init=None, pretrained=False)
+RESUMABLE = ('epochs', 'device', 'keep_checkpoints', 'few_labels', 'on_collapse')   # options that may change when resuming
+PATHS = ('data', 'labels', 'out', 'resume', 'init')
 
 # %% ../nbs/21_config.ipynb #c994d480
 def require(ok, msg):
@@ -56,6 +57,7 @@ def _validate(cfg, given, m):
     require(0<=cfg['jitter_strength']<=2.5, f"--jitter-strength must be a number in [0, 2.5] (hue 0.2·s is at most 0.5), got {cfg['jitter_strength']}")
     require(0<cfg['min_scale']<=1, f"--min-scale must be in (0, 1], got {cfg['min_scale']}")
     for k in ('decoupled','projector_bn'): require(cfg[k] in (0,1), f"{option_name(k)} must be 0 or 1, got {cfg[k]}")
+    require(cfg.get('on_collapse', 'stop') in ('stop','warn'), f"--on-collapse must be 'stop' or 'warn', got {cfg.get('on_collapse')!r}")
     require(cfg['augs'] in ('ours','fastai'), f"--augs must be 'ours' or 'fastai', got {cfg['augs']!r}")
     require(cfg['stem_stride'] in (None,1,2,4), f"--stem-stride must be 1, 2 or 4, got {cfg['stem_stride']}")
     for k in ('widen','stem_width'): require(cfg[k] is None or is_fastai_arch(cfg['arch']), f"{option_name(k)} applies to fastai xresnet architectures, not --arch {cfg['arch']}")
@@ -92,7 +94,19 @@ def resolve_config(cfg, given=()):
     cfg['precision'] = _precision(cfg['precision'], cfg['device'])
     for k in PATHS:
         if cfg.get(k): cfg[k] = str(Path(cfg[k]).absolute())
+    if cfg.get('init') or cfg.get('pretrained'): _check_start(cfg)
     return cfg
+
+def _check_start(cfg):
+    "One-line errors for `--init` / `--pretrained` weights that are missing or do not fit the configured encoder"
+    require(not (cfg['init'] and cfg['pretrained']), "--init and --pretrained: give one start, not both")
+    if cfg['init'] and cfg['out']:
+        init,out = Path(cfg['init']).resolve(),Path(cfg['out']).resolve()
+        require(init!=out and out not in init.parents, f"--init {cfg['init']} is inside --out {cfg['out']}: the run would overwrite its own start; use another --out")
+    try: encoder_from_config(cfg, weights=True)
+    except ValueError as e:
+        msg = str(e).splitlines()[0]
+        raise UserError(f"--init {msg} (--arch {cfg['arch']}, --n-in {cfg['n_in']})" if cfg['init'] else f"--pretrained: {msg}")
 
 def _precision(p, device):
     "Checked `--precision` on `device` (default: the fastest safe one there)"
@@ -117,7 +131,8 @@ def resume_config(cfg, given):
     for k in sorted(set(given)-set(RESUMABLE)-{'resume'}):
         require(k=='out' and Path(cfg[k]).absolute()==run.absolute() or same(k), f"--resume {run}: {option_name(k)} {cfg[k]} differs from the run's {old.get(k)}; only {', '.join(map(option_name, RESUMABLE))} can change")
     for k in set(given)&set(RESUMABLE):
-        if k!='device': require(cfg[k]>=(0 if k=='few_labels' else 1), f"{option_name(k)} must be >= {0 if k=='few_labels' else 1}, got {cfg[k]}")
+        if k=='on_collapse': require(cfg[k] in ('stop','warn'), f"--on-collapse must be 'stop' or 'warn', got {cfg[k]!r}")
+        elif k!='device': require(cfg[k]>=(0 if k=='few_labels' else 1), f"{option_name(k)} must be >= {0 if k=='few_labels' else 1}, got {cfg[k]}")
         if cfg[k]!=old.get(k): print(f"--resume: {option_name(k)} {cfg[k]} (the run had {old.get(k)})")
         old[k] = check_device(cfg[k]) if k=='device' else cfg[k]
     if 'device' not in given and str(old['device']).startswith('cuda') and not torch.cuda.is_available(): old['device'] = 'cpu'

@@ -14,8 +14,9 @@ from .dist import unwrap_dl, get_rank
 from fastai.torch_core import TensorImage, to_device
 
 # %% auto #0
-__all__ = ['get_features', 'knn_predict', 'knn_accuracy', 'linear_probe_accuracy', 'r2_score', 'ridge_r2', 'few_label_accuracy',
-           'RawPixels', 'alignment', 'uniformity', 'dl_tensors', 'probe', 'ProbeCallback', 'plot_probes']
+__all__ = ['get_features', 'nearest', 'knn_predict', 'knn_accuracy', 'linear_probe_accuracy', 'r2_score', 'ridge_r2',
+           'few_label_accuracy', 'RawPixels', 'alignment', 'uniformity', 'dl_tensors', 'probe_figures', 'probe',
+           'ProbeCallback', 'plot_probes']
 
 # %% ../nbs/06_evaluation.ipynb #d7e53a3e
 @torch.no_grad()
@@ -38,21 +39,21 @@ def get_features(encoder, x, bs=256, stats=None):
 # %% ../nbs/06_evaluation.ipynb #8a8f0941
 def _is_classes(y): return not torch.as_tensor(y).is_floating_point()
 
+def nearest(query_f, bank_f, k=10, bs=1024):
+    "Cosine similarities and indices (N, k), most similar first, of the `k` nearest rows of `bank_f` to each row of `query_f`: `bs` queries at a time"
+    q,b = F.normalize(torch.as_tensor(query_f).float(), dim=1),F.normalize(torch.as_tensor(bank_f).float(), dim=1)
+    k = min(k, len(b))
+    if len(q)==0: return torch.zeros(0, k),torch.zeros(0, k, dtype=torch.long)
+    sims,idxs = zip(*[(q[i:i+bs]@b.T).topk(k, dim=1) for i in range(0, len(q), bs)])   # memory: bs x len(bank_f), never N x N
+    return torch.cat(sims),torch.cat(idxs)
+
 def knn_predict(train_f, train_y, test_f, k=20, t=0.07, bs=1024):
     "kNN on cosine similarity with votes weighted by exp(sim/t): class predictions, or weighted means for float `train_y`"
-    train_f,test_f = F.normalize(train_f.float(), dim=1),F.normalize(test_f.float(), dim=1)
-    k = min(k, len(train_f))
+    sim,idx = nearest(test_f, train_f, k, bs)
     train_y = torch.as_tensor(train_y)
-    classes = _is_classes(train_y)
-    out = []
-    for i in range(0, len(test_f), bs):
-        sim,idx = (test_f[i:i+bs]@train_f.T).topk(k, dim=1)
-        w = (sim/t).exp()
-        if classes:
-            votes = torch.zeros(len(sim), int(train_y.max())+1).scatter_add_(1, train_y[idx].long(), w)
-            out.append(votes.argmax(1))
-        else: out.append((w*train_y[idx].float()).sum(1)/w.sum(1))
-    return torch.cat(out)
+    w = (sim/t).exp()
+    if not _is_classes(train_y): return (w*train_y[idx].float()).sum(1)/w.sum(1)
+    return torch.zeros(len(sim), int(train_y.max())+1).scatter_add_(1, train_y[idx].long(), w).argmax(1)
 
 def knn_accuracy(train_f, train_y, test_f, test_y, k=20, t=0.07):
     "Accuracy of `knn_predict` on `test_y`"
@@ -140,34 +141,50 @@ def _pipeline_stats(learn):
                 if hasattr(t, 'mean') and hasattr(t, 'std'): return t.mean.tolist(),t.std.tolist()
     return None
 
-def probe(encoder, x_train, y_train, x_test, y_test, stats=None, k=20, linear=True, few_labels=0):
-    "Dict of probe figures of `encoder`: kNN (+ linear, + `few_labels`-per-class) accuracy for class labels, kNN and ridge R² for a float target"
-    ftr,fte = get_features(encoder, x_train, stats=stats),get_features(encoder, x_test, stats=stats)
-    if _is_classes(y_train):
-        res = dict(knn_acc=knn_accuracy(ftr, y_train, fte, y_test, k))
-        if linear: res['linear_acc'] = linear_probe_accuracy(ftr, y_train, fte, y_test)
-        if few_labels: res['few_acc'],res['few_sd'] = few_label_accuracy(ftr, y_train, fte, y_test, n_per_class=few_labels)
-    else: res = dict(knn_r2=r2_score(y_test, knn_predict(ftr, y_train, fte, k)), ridge_r2=ridge_r2(ftr, y_train, fte, y_test))
+def probe_figures(train_f, train_y, test_f, test_y, k=20, linear=True, few_labels=0):
+    "Dict of probe figures of frozen features: kNN (+ linear, + `few_labels`-per-class) accuracy for class labels, kNN and ridge R² for a float target"
+    if _is_classes(train_y):
+        res = dict(knn_acc=knn_accuracy(train_f, train_y, test_f, test_y, k))
+        if linear: res['linear_acc'] = linear_probe_accuracy(train_f, train_y, test_f, test_y)
+        if few_labels: res['few_acc'],res['few_sd'] = few_label_accuracy(train_f, train_y, test_f, test_y, n_per_class=few_labels)
+    else: res = dict(knn_r2=r2_score(test_y, knn_predict(train_f, train_y, test_f, k)), ridge_r2=ridge_r2(train_f, train_y, test_f, test_y))
     return res
 
+def probe(encoder, x_train, y_train, x_test, y_test, stats=None, k=20, linear=True, few_labels=0):
+    "Dict of probe figures of `encoder`: `probe_figures` of its features of `x_train` and `x_test`"
+    ftr,fte = get_features(encoder, x_train, stats=stats),get_features(encoder, x_test, stats=stats)
+    return probe_figures(ftr, y_train, fte, y_test, k, linear, few_labels)
+
+def _pipelines(learn):
+    "The augmentation pipelines of the contrastive callback, if any"
+    return next((cb.aug_pipelines for cb in learn.cbs if getattr(cb, 'aug_pipelines', None)), None)
+
 class ProbeCallback(Callback):
-    "Report kNN / linear-probe accuracy (or R²) of `learn.model.encoder` every `every` epochs"
+    "Every `every` epochs: kNN / linear-probe accuracy (or R²) of `learn.model.encoder` and (`health`) the label-free health figures, from features computed once"
     order,run_valid = 70,False
-    def __init__(self, every=1, k=20, linear=True, stats=None, max_items=5000, verbose=True): store_attr(); self.history = []
+    def __init__(self, every=1, k=20, linear=True, stats=None, max_items=5000, verbose=True, health=True):
+        store_attr(); self.history,self.features = [],None
     def before_fit(self):
         self.data,self.last_iter = None,self.learn.train_iter
-        xtr,ytr = _dl_tensors(self.dls.train, self.max_items)
-        if ytr is None:
-            if self.verbose: print("ProbeCallback: the data has no labels, probes skipped")
-            return
-        xte,yte = _dl_tensors(self.dls.valid, self.max_items)
+        xtr,ytr = dl_tensors(self.dls.train, self.max_items)
+        if ytr is None and self.verbose: print("ProbeCallback: the data has no labels, probes skipped" + (" (health figures only)" if self.health else ""))
+        if ytr is None and not self.health: return
+        xte,yte = dl_tensors(self.dls.valid, self.max_items)
         self.data = (xtr,ytr,xte,yte)
         if self.stats is None: self.stats = _pipeline_stats(self.learn)
     def after_epoch(self):
         trained,self.last_iter = self.learn.train_iter>self.last_iter,self.learn.train_iter   # epochs skipped by `fit(start_epoch=)` train nothing
         if self.data is None or not trained or not ((self.epoch+1)%self.every==0 or self.epoch+1==self.n_epoch): return
-        enc = getattr(self.learn.model, 'module', self.learn.model).encoder
-        res = dict(epoch=self.epoch, **probe(enc, *self.data, stats=self.stats, k=self.k, linear=self.linear))
+        model = getattr(self.learn.model, 'module', self.learn.model)
+        xtr,ytr,xte,yte = self.data
+        fte = get_features(model.encoder, xte, stats=self.stats)                     # the held-out features, once for probes and health
+        ftr = None if ytr is None else get_features(model.encoder, xtr, stats=self.stats)
+        self.features = dict(epoch=self.epoch, train=ftr, test=fte)
+        res = dict(epoch=self.epoch)
+        if ytr is not None: res.update(probe_figures(ftr, ytr, fte, yte, k=self.k, linear=self.linear))
+        if self.health:
+            from self_supervised.health import health, projector_of
+            res.update(health(model.encoder, xte, projector_of(model), self.stats, _pipelines(self.learn), features=fte))
         self.history.append(res)
         if self.verbose and get_rank()==0: print('probe ' + ' '.join(f"{k}={v:.4f}" if isinstance(v,float) else f"{k}={v}" for k,v in res.items()))
 
@@ -177,7 +194,8 @@ def plot_probes(history, fn=None, title='probe', baselines=None):
     fig,ax = plt.subplots(figsize=(5.5,3.6))
     ep = [h['epoch']+1 for h in history]
     styles = ['--', ':', '-.']
-    for i,k in enumerate(k for k in (history[0] if history else {}) if k!='epoch'):
+    from self_supervised.health import HEALTH_KEYS                                                   # drawn by `plot_health`
+    for i,k in enumerate(k for k in (history[0] if history else {}) if k!='epoch' and k not in HEALTH_KEYS):
         line, = ax.plot(ep, [h[k] for h in history], marker='o', label=k)
         for (name,b),ls in zip((baselines or {}).items(), styles):
             if k in b: ax.axhline(b[k], color=line.get_color(), ls=ls, lw=1, label=f"{k}, {name}")

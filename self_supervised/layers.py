@@ -7,6 +7,7 @@ Docs: https://self-supervised.github.io/self_supervised/layers.html.md"""
 # %% ../nbs/01_layers.ipynb #63b54d45
 from __future__ import annotations
 import difflib
+from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint_sequential
 from fastcore.all import *
@@ -17,8 +18,9 @@ import timm
 
 # %% auto #0
 __all__ = ['VOLUME_ARCHS', 'PoolingType', 'GlobalPool', 'CheckpointedSequential', 'is_fastai_arch', 'create_fastai_encoder',
-           'create_timm_encoder', 'create_encoder', 'set_stem_stride', 'get_num_features', 'create_mlp_module',
-           'create_cls_module', 'create_model', 'encoder_head_splitter']
+           'create_timm_encoder', 'create_encoder', 'set_stem_stride', 'timm_cached_weights', 'read_weights',
+           'load_weights', 'get_num_features', 'create_mlp_module', 'create_cls_module', 'create_model',
+           'encoder_head_splitter']
 
 # %% ../nbs/01_layers.ipynb #4848407f
 class PoolingType:
@@ -74,7 +76,8 @@ def create_fastai_encoder(arch, pretrained=False, n_in=3, pool_type=PoolingType.
 
 # %% ../nbs/01_layers.ipynb #ca5cb2ea
 def create_timm_encoder(arch:str, pretrained=False, n_in=3, pool_type=PoolingType.CatAvgMax, **kwargs):
-    "timm model `arch` without classifier; CNNs get our `GlobalPool`, other models keep timm's own pooling"
+    "timm model `arch` without classifier; CNNs get our `GlobalPool`, other models keep timm's own pooling; `pretrained`: timm's weights from the local cache"
+    if pretrained: kwargs['pretrained_cfg_overlay'] = dict(file=timm_cached_weights(arch), source='')   # never downloads
     m = timm.create_model(arch, pretrained=pretrained, in_chans=n_in, num_classes=0, **kwargs)
     if isinstance(getattr(m, 'global_pool', None), timm.layers.SelectAdaptivePool2d):
         m.reset_classifier(0, global_pool='')
@@ -82,16 +85,20 @@ def create_timm_encoder(arch:str, pretrained=False, n_in=3, pool_type=PoolingTyp
     return m
 
 # %% ../nbs/01_layers.ipynb #5ff98f58
-def create_encoder(arch, pretrained=False, n_in=3, pool_type=PoolingType.CatAvgMax, grad_checkpoint=False, stem_stride=None, **kwargs):
-    "Encoder mapping `(B, n_in, *spatial)` to `(B, F)`, from a fastai, 3D or timm architecture name; `stem_stride` 1 or 2 for small images"
+def create_encoder(arch, pretrained=False, n_in=3, pool_type=PoolingType.CatAvgMax, grad_checkpoint=False, stem_stride=None, init=None, **kwargs):
+    "Encoder mapping `(B, n_in, *spatial)` to `(B, F)`, from a fastai, 3D or timm architecture name; `stem_stride` 1 or 2 for small images; starts from timm's cached weights if `pretrained`, from file or run directory `init` if given"
     if not isinstance(n_in, int) or n_in<1: raise ValueError(f"n_in must be a positive int (input channels), got {n_in!r}")
-    if arch in _fastai_archs:  enc = create_fastai_encoder(arch, pretrained, n_in, pool_type, **kwargs)
+    if pretrained and init is not None: raise ValueError("pretrained and init: give one start, not both")
+    if pretrained and (arch in _fastai_archs or arch in VOLUME_ARCHS):
+        raise ValueError(f"arch {arch!r} has no pretrained weights (fastai's xresnets and the 3D archs have none here); use a timm arch such as 'resnet18', or start from a weights file (init=PATH, --init PATH)")
+    if arch in _fastai_archs:  enc = create_fastai_encoder(arch, False, n_in, pool_type, **kwargs)
     elif arch in VOLUME_ARCHS: enc = VOLUME_ARCHS[arch](n_in=n_in, pool_type=pool_type, **kwargs)
     elif isinstance(arch, str) and timm.is_model(arch): enc = create_timm_encoder(arch, pretrained, n_in, pool_type, **kwargs)
     else:
         close = difflib.get_close_matches(str(arch), _arch_names(), n=5, cutoff=0.6)
         raise ValueError(f"arch {arch!r} is not a fastai, 3D or timm architecture" + (f"; did you mean one of {close}?" if close else ""))
     if stem_stride is not None: set_stem_stride(enc, stem_stride)
+    if init is not None: load_weights(enc, init)
     if grad_checkpoint: enc = _with_checkpointing(enc)
     return enc
 
@@ -127,6 +134,73 @@ def set_stem_stride(enc, stem_stride):
             for cn,c in m.named_children():
                 if c is pool: setattr(m, cn, nn.Identity())
     return enc
+
+# %% ../nbs/01_layers.ipynb #558cf0bc
+def timm_cached_weights(arch):
+    "Local file of timm's pretrained weights for `arch`, from the Hugging Face cache (or torch hub's); `ValueError` of one line if not cached. Never downloads."
+    from urllib.parse import urlparse
+    from huggingface_hub import constants, try_to_load_from_cache
+    c = timm.models.get_pretrained_cfg(arch)
+    if c is None or not (c.hf_hub_id or c.url or c.file): raise ValueError(f"arch {arch!r}: timm has no pretrained weights for it")
+    if c.file and Path(c.file).is_file(): return str(c.file)
+    if c.hf_hub_id:
+        repo,_,rev = c.hf_hub_id.partition('@')
+        for f in ([c.hf_hub_filename] if c.hf_hub_filename else ['model.safetensors', 'pytorch_model.bin']):
+            p = try_to_load_from_cache(repo, f, revision=rev or None)
+            if isinstance(p, str): return p
+    if c.url:
+        p = Path(torch.hub.get_dir())/'checkpoints'/Path(urlparse(c.url).path).name
+        if p.is_file() and p.suffix!='.npz': return str(p)
+    raise ValueError(f"arch {arch!r}: its pretrained weights ({c.hf_hub_id or c.url}) are not in the local cache ({constants.HF_HUB_CACHE}) and nothing is downloaded here; "
+                     f"fetch them on a machine with network (python -c \"import timm; timm.create_model('{arch}', pretrained=True)\") and copy that cache here, or start from a weights file (init=PATH, --init PATH)")
+
+def read_weights(src):
+    "The state dict in `src`: a `.safetensors` or `.pth`/`.pt` file (a state dict, or a checkpoint holding one under 'state_dict' or 'model'), or a run directory (its `encoder.pth`)"
+    p = Path(src)
+    if p.is_dir():
+        if not (p/'encoder.pth').is_file(): raise ValueError(f"{src} is a folder without encoder.pth, not a run directory")
+        p = p/'encoder.pth'
+    if not p.is_file(): raise ValueError(f"{src}: no such file")
+    try:
+        if p.suffix=='.safetensors':
+            from safetensors.torch import load_file
+            sd = load_file(p)
+        else:
+            import argparse
+            with torch.serialization.safe_globals([argparse.Namespace]): sd = torch.load(p, map_location='cpu', weights_only=True)   # timm checkpoints keep their args
+    except Exception as e: raise ValueError(f"{src}: cannot read weights from it ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})")
+    for k in ('state_dict', 'model'):
+        if isinstance(sd, dict) and isinstance(sd.get(k), dict): sd = sd[k]; break
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ValueError(f"{src}: holds a {type(sd).__name__} that is not a state dict (names to tensors), nor a checkpoint with one under 'state_dict' or 'model'")
+    return sd
+
+_HEADS = ('fc', 'head', 'classifier', 'last_linear', 'head_dist')
+
+def _fit_keys(sd, want):
+    "State dict `sd` with its keys renamed to fit the keys `want` of the model"
+    for pre in ('module.', '_orig_mod.'): sd = {k[len(pre):] if k.startswith(pre) else k: v for k,v in sd.items()}
+    if any(k.startswith('encoder.') for k in sd) and not any(k.startswith('encoder.') for k in want):
+        sd = {k[8:]:v for k,v in sd.items() if k.startswith('encoder.')}            # a whole model: its encoder
+    cands = [sd, {'0.'+k:v for k,v in sd.items()}, {k[2:]:v for k,v in sd.items() if k.startswith('0.')}]   # a timm body in our Sequential, or out of it
+    sd = max(cands, key=lambda d: len(want & set(d)))
+    head = lambda k: k.split('.')[1 if k.startswith('0.') else 0] in _HEADS
+    return {k:v for k,v in sd.items() if k in want or not head(k)}
+
+def load_weights(model, src):
+    "Load the weights of `src` (a state dict, a file or a run directory, see `read_weights`) into `model`, strictly; `ValueError` of one line naming the first mismatches"
+    sd = dict(src) if isinstance(src, dict) else read_weights(src)
+    own = model.state_dict()
+    sd = _fit_keys(sd, set(own))
+    for k in own:
+        if k.endswith('num_batches_tracked') and k not in sd: sd[k] = own[k]   # some exports leave the counters out
+    bad = ([f"{k} is {tuple(v.shape)} in the file, {tuple(own[k].shape)} in the encoder" for k,v in sd.items() if k in own and v.shape!=own[k].shape]
+           + [f"{k} missing from the file" for k in own if k not in sd] + [f"{k} not in the encoder" for k in sd if k not in own])
+    if bad:
+        name = 'the state dict' if isinstance(src, dict) else src
+        raise ValueError(f"{name} does not fit the encoder: {len(bad)} mismatch{'es' if len(bad)>1 else ''} (the encoder has {len(own)} keys), first: {'; '.join(bad[:3])}")
+    model.load_state_dict(sd)
+    return model
 
 # %% ../nbs/01_layers.ipynb #16d7e413
 def _first_weighted(m):

@@ -22,7 +22,8 @@ __all__ = ['COMMON_RECIPE', 'FULL_RECIPE', 'EARLIER_DEFAULTS', 'METHODS', 'Metho
 COMMON_RECIPE = dict(epochs=9, bs=64, lr=1e-2, wd=1e-2, temp=0.2, jitter_strength=0.6, projector_bn=1, min_scale=0.5, decoupled=0)
 FULL_RECIPE = dict(epochs=2, stem_stride=1)
 EARLIER_DEFAULTS = dict(wd=1e-2, min_scale=.5, projector_bn=0, jitter_strength=0.6, few_labels=10, keep_checkpoints=1, widen=None, stem_stride=None,
-                        stem_width=None, overwrite=False, small_crops=4, decoupled=0, kernel='gaussian', bandwidth='scott', precision='32')
+                        stem_width=None, overwrite=False, small_crops=4, decoupled=0, kernel='gaussian', bandwidth='scott', precision='32',
+                        init=None, pretrained=False, on_collapse='warn')
 # options that configurations of earlier versions lack, with the values those versions ran with (for --resume and evaluate)
 
 # %% ../nbs/22_methods.ipynb #ac9b32ca
@@ -85,12 +86,13 @@ def resolve_recipe(cfg, full=False):
     return cfg
 
 # %% ../nbs/22_methods.ipynb #0f4bd72c
-def encoder_from_config(cfg, pretrained=False):
-    "A new encoder of the run configuration's architecture"
+def encoder_from_config(cfg, weights=False):
+    "A new encoder of the run configuration's architecture: random weights, or with `weights` the run's start (`--init` file or run, `--pretrained` weights) if it has one"
     from self_supervised.layers import create_encoder
     kw = {} if cfg.get('widen') is None else dict(widen=cfg['widen'])
     if cfg.get('stem_width'): kw['stem_szs'] = (cfg['stem_width'], cfg['stem_width'], 64)   # the stem ends at the 64 channels the first stage takes
-    return create_encoder(cfg['arch'], n_in=cfg['n_in'], pretrained=pretrained, stem_stride=cfg.get('stem_stride'), **kw)
+    if weights: kw.update(init=cfg.get('init'), pretrained=bool(cfg.get('pretrained')))
+    return create_encoder(cfg['arch'], n_in=cfg['n_in'], stem_stride=cfg.get('stem_stride'), **kw)
 
 def input_stats(cfg):
     "Normalisation (mean, std) of a run's images in [0, 1]: to about [-1, 1]"
@@ -139,9 +141,9 @@ def check_input_size(enc, cfg):
     except Exception as e: raise ValueError(f"--size {cfg['size']} is too small for, or does not fit, --arch {cfg['arch']}: {str(e).splitlines()[0]}")
     finally: enc.train()
 
-def create_method_model(cfg, encoder=None):
-    "Model (random weights unless `encoder`, `channels_last`) and callback of `cfg['method']`'s recipe for the run configuration `cfg`"
-    enc = encoder if encoder is not None else encoder_from_config(cfg)
+def create_method_model(cfg, encoder=None, weights=False):
+    "Model (`channels_last`; the encoder `encoder`, or a new one: random, or with `weights` the run's `--init`/`--pretrained` start) and callback of `cfg['method']`'s recipe for the run configuration `cfg`"
+    enc = encoder if encoder is not None else encoder_from_config(cfg, weights=weights)
     check_input_size(enc, cfg)
     cfg = {**cfg, 'distributed': world_size()>1}
     model,cb = get_method(cfg['method']).build(cfg, enc, input_stats(cfg))

@@ -50,11 +50,13 @@ def plot_loss(rows):
     return fig
 
 def run_plots(rows, history, baselines, run):
-    "`loss.png` and `probe.png` of run directory `run`"
+    "`loss.png`, `probe.png` (with labels) and `health.png` (the health figures) of run directory `run`"
     import matplotlib; matplotlib.use('Agg')
     from self_supervised.evaluation import plot_probes
+    from self_supervised.health import HEALTH_KEYS, plot_health
     from self_supervised.run import run_figure
     if rows: run_figure(run, 'loss.png', plot_loss(rows))
-    if history:
+    if any(k in h for h in history for k in HEALTH_KEYS): run_figure(run, 'health.png', plot_health(history))
+    if any(k not in HEALTH_KEYS and k!='epoch' for h in history for k in h):
         base = {k:{m:v for m,v in r.items() if m in ('knn_acc','linear_acc','knn_r2','ridge_r2')} for k,r in (baselines or {}).items()}
         run_figure(run, 'probe.png', plot_probes(history, title='probe of the encoder during pretraining', baselines=base))

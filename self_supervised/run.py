@@ -16,7 +16,7 @@ from fastai.callback.core import Callback
 __all__ = ['MANIFEST', 'RUN_FILE_PATTERNS', 'MAX_WEIGHT_GROWTH', 'UserError', 'atomic_write', 'write_json', 'csv_text',
            'read_manifest', 'record_files', 'run_file', 'run_figure', 'is_run_file', 'prepare_out', 'checkpoints',
            'loop_file', 'unwrap_model', 'loop_state', 'set_loop_state', 'resume_state', 'weight_norm',
-           'check_divergence', 'TrainingDiverged', 'RunDirectory']
+           'check_divergence', 'TrainingDiverged', 'RepresentationCollapsed', 'RunDirectory']
 
 # %% ../nbs/23_run.ipynb #ec85d873
 class UserError(Exception): "An error in the user's input: printed by the command as one line, exit status 2"
@@ -34,8 +34,8 @@ def atomic_write(fn, write):
 def write_json(fn, d): atomic_write(fn, lambda t: t.write_text(json.dumps(d, indent=1)))
 
 def csv_text(rows):
-    "Rows (dicts) as CSV text, the first row's keys as the header"
-    keys = list(rows[0]) if rows else ['epoch']
+    "Rows (dicts) as CSV text, every key of the rows as the header (in order of appearance; empty cells where a row lacks one)"
+    keys = list(dict.fromkeys(k for r in rows for k in r)) or ['epoch']
     return '\n'.join([','.join(keys)] + [','.join(str(r.get(k, '')) for k in keys) for r in rows]) + '\n'
 
 def read_manifest(run):
@@ -159,11 +159,14 @@ def check_divergence(row, prev=None, norm=None, norm0=None):
 
 # %% ../nbs/23_run.ipynb #04178319
 class TrainingDiverged(Exception): "Training diverged; the run's last good checkpoint is kept"
+class RepresentationCollapsed(Exception): "The encoder's representation collapsed; the run's last checkpoint before it is kept"
 
 class RunDirectory(Callback):
     "After each trained epoch: progress, metrics, learner checkpoint, loop state and encoder, written atomically; old checkpoints removed"
     order = 90
-    def __init__(self, run, probe, state, keep=1, lines=False, start=0, loop=None): store_attr(); self.run = Path(run)
+    def __init__(self, run, probe, state, keep=1, lines=False, start=0, loop=None, on_collapse='stop', min_rank=None):
+        from self_supervised.health import MIN_RANK
+        store_attr(); self.run,self.min_rank = Path(run),(MIN_RANK if min_rank is None else min_rank)
     def before_fit(self):
         self.last_iter,self.t0 = self.learn.train_iter,time.time()
         self.norm0 = weight_norm(self.learn.model)
@@ -173,6 +176,16 @@ class RunDirectory(Callback):
         "The probe's figures of this epoch, if it probed"
         h = self.probe.history
         return h[-1] if h and h[-1]['epoch']==self.epoch else {}
+    def _check_collapse(self):
+        "Stop (or warn) if the probe of this epoch says that the representation collapsed"
+        import sys
+        from self_supervised.health import collapsed
+        from fastai.torch_core import rank_distrib
+        p = self._probed()
+        if not collapsed(p, self.min_rank): return
+        what = f"in epoch {self.epoch+1}: the effective rank of the encoder's features is {p['rank']:.2f}, below {self.min_rank:g}"
+        if self.on_collapse=='stop': raise RepresentationCollapsed(what)
+        if rank_distrib()==0: print(f"warning: the representation collapsed {what}; continuing (--on-collapse warn)", file=sys.stderr, flush=True)
     def after_epoch(self):
         from fastai.learner import save_model
         from fastai.torch_core import rank_distrib
@@ -180,6 +193,7 @@ class RunDirectory(Callback):
         self.last_iter = self.learn.train_iter
         names,vals = self.recorder.metric_names[1:], self.recorder.log[1:]
         row = dict(epoch=self.epoch, **{k:(v if isinstance(v, str) or v is None else float(v)) for k,v in zip(names, vals)})
+        self._check_collapse()
         why = check_divergence(row, self.state['rows'][-1] if self.state['rows'] else None, weight_norm(self.learn.model), self.norm0)
         if why: raise TrainingDiverged(f"in epoch {self.epoch+1}: {why}")
         from fastai.torch_core import num_distrib
@@ -191,7 +205,8 @@ class RunDirectory(Callback):
         self.state['rows'].append(row)
         self.state.update(epochs_done=self.epoch+1, probe=self.probe.history)
         run_file(run, 'metrics.json', lambda t: t.write_text(json.dumps(self.state, indent=1)))
-        run_file(run, 'metrics.csv', lambda t: t.write_text(csv_text(self.state['rows'])))
+        probes = {h['epoch']:h for h in self.probe.history}
+        run_file(run, 'metrics.csv', lambda t: t.write_text(csv_text([{**r, **probes.get(r['epoch'], {})} for r in self.state['rows']])))
         run_file(run, f'model_{self.epoch}.pth', lambda t: save_model(t, self.learn.model, self.learn.opt, with_opt=True))
         run_file(run, 'encoder.pth', lambda t: torch.save(unwrap_model(self.learn.model).encoder.state_dict(), t))
         for e,f in checkpoints(run)[:-self.keep]:

@@ -10,3 +10,7 @@ def tiny_run(tmp_path_factory):
     cli.main(['pretrain', '--n-train', '256', '--n-test', '128', '--epochs', '1', '--bs', '64', '--probe-every', '1',
               '--few-labels', '0', '--device', 'cpu', '--out', str(out)])
     return out
+
+def pytest_collection_modifyitems(items):
+    "The longest file first (the docs site's build), so that with `-n 2 --dist loadfile` (CI's slow tier) the other worker runs the rest beside it"
+    items.sort(key=lambda it: 'test_docs_site' not in it.nodeid)
