@@ -125,6 +125,12 @@ def _init_encoder(run, init):
     except (ValueError, OSError, RuntimeError, KeyError, TypeError) as e: raise UserError(f"--init {init}: {str(e).splitlines()[0]}")
     return enc
 
+def _pretrained_encoder(run):
+    "The run's architecture with the library's pretrained weights (timm's, from the local cache)"
+    from self_supervised.methods import encoder_from_config
+    try: return encoder_from_config({**run_config(run), 'init': None, 'pretrained': True}, weights=True)
+    except (ValueError, OSError, RuntimeError) as e: raise UserError(f"--pretrained: {str(e).splitlines()[0]}")
+
 def finetune_data(run, data=None, labels=None, y=None):
     "(x_train, y_train, x_test, y_test), description and config of run `run`'s labelled data (or of `data`/`labels`/`y` instead)"
     cfg = run_config(run)
@@ -145,7 +151,7 @@ def finetune_data(run, data=None, labels=None, y=None):
 
 # %% ../nbs/27_finetune.ipynb #2c829521
 def finetune(run, label_fractions=(0.01, 0.1), epochs=5, data=None, labels=None, y=None, device=None, seed=0, init=None,
-             bs=64, lr=2e-3, freeze_epochs=1, verbose=True):
+             pretrained=False, bs=64, lr=2e-3, freeze_epochs=1, verbose=True):
     "Fine-tune run `run`'s encoder (and a random one, and `init` weights) on each fraction of the labels; results written to `finetune.json` and `finetune.png`"
     from self_supervised.cli import load_encoder
     from self_supervised.methods import input_stats
@@ -164,6 +170,7 @@ def finetune(run, label_fractions=(0.01, 0.1), epochs=5, data=None, labels=None,
     n_out = None if np.asarray(ytr).dtype.kind=='f' else int(max(np.max(ytr), np.max(yte)))+1
     starts = dict(pretrained=lambda: load_encoder(run), random=lambda: load_encoder(run, weights=False))
     if init is not None: _init_encoder(run, init); starts['init'] = lambda: _init_encoder(run, init)
+    if pretrained: _pretrained_encoder(run); starts['library weights'] = lambda: _pretrained_encoder(run)
     stats = input_stats(cfg)
     if verbose: print(f"data: {desc}", flush=True)
     res = {s:{} for s in starts}
@@ -227,10 +234,11 @@ def _finetune_args(p):
     p.add_argument('--seed', type=int, default=0, help='seed of the labelled subsets and of the heads (default 0)')
     p.add_argument('--device', help="cpu, cuda or cuda:N (default: the run's, cpu without a GPU)")
     p.add_argument('--init', metavar='PATH', help='a third start: these weights (state dict file or run directory) fine-tuned as the pretrained ones')
+    p.add_argument('--pretrained', action='store_true', help="a further start, 'library weights': timm's pretrained weights for the run's arch, from the local cache")
 
 def _run(ns):
     require(ns['lr']>0 and math.isfinite(ns['lr']), f"--lr must be a number > 0, got {ns['lr']}")
     return finetune(ns['run'], ns['label_fraction'], ns['epochs'], data=ns['data'], labels=ns['labels'], y=ns['y'], device=ns['device'],
-                    seed=ns['seed'], init=ns['init'], bs=ns['bs'], lr=ns['lr'])
+                    seed=ns['seed'], init=ns['init'], pretrained=ns['pretrained'], bs=ns['bs'], lr=ns['lr'])
 
 register_command('finetune', 'fine-tune the encoder of a run on a fraction of the labels, against a random start', _finetune_args, _run)

@@ -5,7 +5,7 @@ without training in the fast tier (config.json from `method_config`, an encoder 
 the command in the slow tier."""
 import json, shutil, subprocess, sys, pytest, torch, numpy as np
 from pathlib import Path
-import self_supervised.export as ex            # registers the command (until the lead adds it to COMMAND_MODULES)
+import self_supervised.export as ex
 from self_supervised import cli
 from self_supervised.run import read_manifest, prepare_out, run_file, is_run_file
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np, pytest, torch
 from PIL import Image
 from self_supervised import cli
-import self_supervised.inspect   # noqa: registers `inspect` (until the lead adds it to COMMAND_MODULES)
+import self_supervised.inspect   # noqa: the command is registered through COMMAND_MODULES too
 from self_supervised.pictures import nearest, run_pictures
 from self_supervised.evaluation import knn_predict
 
